@@ -1,0 +1,35 @@
+# make run   - install into .venv (first time) and serve on http://127.0.0.1:3978
+# make test  - install, start what the tests need (Redis), run the test suite
+# make bench - run the benchmarks in bench/
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: run test bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# Install torch first and pinned: a bare "torch" requirement would make pip resolve
+	@# a multi-GB CUDA build. Keep whatever torch already imports (e.g. a CUDA build).
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check -q "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/easel serve
+
+test: $(STAMP)
+	$(PY) tests/ensure_redis.py
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/turn.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .easel-data .pytest_cache

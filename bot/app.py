@@ -1,0 +1,169 @@
+"""All wiring in one place: settings -> services -> aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
+
+from bot.assistant import Assistant, AssistantConfig
+from bot.channels.bf_compat import (
+    EaselCloudAdapter,
+    patch_msrest_retry_policy,
+    patch_openid_refresh,
+)
+from bot.channels.teams import TeamsBot
+from bot.channels.teams_render import TeamsRenderer
+from bot.settings import Settings
+from bot.tasks import BackgroundTasks
+from imaging.demo_model import ensure_demo_model
+from imaging.diffusers_engine import DiffusersEngine
+from imaging.engine import ImageEngine
+from imaging.jobs import JobRunner
+from imaging.store import ImageStore
+from tools.base import ToolRegistry
+from tools.image import GenerateImageTool, ImageLimits
+
+log = logging.getLogger(__name__)
+
+DEMO_NOTICE = (
+    "easel is using its built-in DEMO model: its weights are random, so images are noise. "
+    "For real images set EASEL_IMAGE_MODEL, e.g. EASEL_IMAGE_MODEL=stabilityai/sd-turbo "
+    "(a GPU is strongly recommended)."
+)
+
+
+def load_engine(settings: Settings) -> DiffusersEngine:
+    """Blocking: loads the configured model, or builds and loads the demo model."""
+    if settings.image_model:
+        model = settings.image_model
+    else:
+        model = str(ensure_demo_model(settings.data_dir))
+        log.warning(DEMO_NOTICE)
+    return DiffusersEngine.load(
+        model,
+        device=settings.device,
+        default_steps=settings.image_steps,
+        guidance_scale=settings.guidance_scale,
+        max_batch_images=settings.max_batch_images,
+    )
+
+
+@dataclass(slots=True)
+class Services:
+    """Long-lived objects shared by every channel."""
+
+    settings: Settings
+    engine: ImageEngine
+    store: ImageStore
+    runner: JobRunner
+    tools: ToolRegistry
+    assistant: Assistant
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+
+    async def aclose(self) -> None:
+        await self.tasks.aclose()
+        await self.runner.close()
+
+
+def build_services(settings: Settings, engine: ImageEngine) -> Services:
+    store = ImageStore(settings.data_dir / "images")
+    runner = JobRunner(engine, max_batch_images=settings.max_batch_images)
+    default_size = settings.default_size() or engine.default_size
+    limits = ImageLimits(
+        default_size=default_size,
+        steps=engine.default_steps,
+        guidance_scale=getattr(engine, "guidance_scale", 0.0),
+        max_side=settings.max_image_side,
+        max_images=settings.max_images,
+    )
+    tools = ToolRegistry([GenerateImageTool(runner, store, limits)])
+    assistant = Assistant(tools, AssistantConfig(max_images=settings.max_images))
+    return Services(settings, engine, store, runner, tools, assistant)
+
+
+def _bot_framework_config(settings: Settings) -> SimpleNamespace:
+    cfg = SimpleNamespace(
+        APP_ID=settings.microsoft_app_id,
+        APP_PASSWORD=settings.microsoft_app_password,
+        APP_TYPE=settings.microsoft_app_type,
+        APP_TENANTID=settings.microsoft_app_tenant_id,
+    )
+    if settings.bot_openid_metadata_url:
+        # Any parameterized value switches botbuilder to its parameterized authentication,
+        # which then needs the issuer too (otherwise every token is silently rejected).
+        cfg.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.bot_openid_metadata_url
+        cfg.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = "https://api.botframework.com"
+    return cfg
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> web.Application:
+    """The aiohttp app. Without `services`, the engine is loaded during start-up (in a
+    thread), so a model that cannot be loaded stops the server with its clear message."""
+    patch_msrest_retry_policy()
+    patch_openid_refresh()
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    adapter = EaselCloudAdapter(ConfigurationBotFrameworkAuthentication(
+        _bot_framework_config(settings)))
+
+    async def on_turn_error(context: TurnContext, error: Exception) -> None:
+        log.error("turn failed", exc_info=error)
+        try:
+            await context.send_activity("Sorry, something went wrong on my side. Please try again.")
+        except Exception as exc:
+            log.error("could not tell the user about the error: %s", exc)
+
+    adapter.on_turn_error = on_turn_error
+    state: dict[str, object] = {}
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        svc = services
+        if svc is None:
+            engine = await asyncio.to_thread(load_engine, settings)
+            svc = build_services(settings, engine)
+        renderer = TeamsRenderer(svc.store, settings.public_url)
+        state["services"] = svc
+        state["bot"] = TeamsBot(svc.assistant, adapter, renderer, svc.tasks,
+                                settings.microsoft_app_id)
+        app[SERVICES] = svc
+        log.info("easel is ready (image model: %s)", svc.engine.name)
+        yield
+        await svc.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        return await adapter.process(request, state["bot"])  # type: ignore[arg-type]
+
+    async def healthz(request: web.Request) -> web.Response:
+        svc: Services = state["services"]  # type: ignore[assignment]
+        return web.json_response({
+            "status": "ok",
+            "image_model": svc.engine.name,
+            "demo_model": settings.image_model is None,
+            "queued_jobs": svc.runner.pending,
+        })
+
+    async def image(request: web.Request) -> web.StreamResponse:
+        svc: Services = state["services"]  # type: ignore[assignment]
+        data = await svc.store.read(request.match_info["image_id"])
+        if data is None:
+            raise web.HTTPNotFound(text="no such image")
+        return web.Response(body=data, content_type="image/png", headers={
+            "Cache-Control": "private, max-age=86400",
+            "X-Content-Type-Options": "nosniff",
+        })
+
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/images/{image_id}", image)
+    return app

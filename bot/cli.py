@@ -1,0 +1,200 @@
+"""The `easel` command: serve, chat, imagine, demo-model."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError, load_settings
+from imaging.engine import EngineLoadError
+
+log = logging.getLogger("easel")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party chatter that drowns out our own start-up messages.
+    for noisy in ("msrest", "urllib3", "httpx", "diffusers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"easel: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    settings = _settings_or_exit()
+    app = create_app(settings)
+    try:
+        web.run_app(app, host=args.host, port=args.port, print=None,
+                    access_log=None if not args.access_log else logging.getLogger("aiohttp.access"))
+    except EngineLoadError as exc:
+        print(f"easel: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _local_services(settings: Settings):  # -> Services
+    from bot.app import build_services, load_engine
+
+    try:
+        engine = await asyncio.to_thread(load_engine, settings)
+    except EngineLoadError as exc:
+        print(f"easel: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return build_services(settings, engine)
+
+
+def _imagine_text(args: argparse.Namespace) -> str:
+    parts = ["/imagine"]
+    if args.n:
+        parts += ["--n", str(args.n)]
+    if args.size:
+        parts += ["--size", args.size]
+    if args.seed is not None:
+        parts += ["--seed", str(args.seed)]
+    if args.raw:
+        parts.append("--raw")
+    return " ".join(parts) + " " + args.prompt
+
+
+def _out_paths(out: Path, n: int) -> list[Path]:
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}{out.suffix or '.png'}") for i in range(1, n + 1)]
+
+
+async def _imagine(args: argparse.Namespace) -> int:
+    from bot.turn import ReplyKind, Turn
+
+    settings = _settings_or_exit()
+    svc = await _local_services(settings)
+    try:
+        turn = Turn(channel="cli", conversation_id="cli", user_id="cli", text=_imagine_text(args))
+        response = await svc.assistant.respond(turn)
+        if response.followup is None:
+            print(response.immediate.text, file=sys.stderr)
+            return 1 if response.immediate.kind is ReplyKind.ERROR else 0
+        reply = await response.followup(None)
+        if reply.kind is not ReplyKind.IMAGES:
+            print(reply.text, file=sys.stderr)
+            return 1
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for img, path in zip(reply.images, _out_paths(out, len(reply.images)), strict=True):
+            src = svc.store.path_for(img.image_id)
+            assert src is not None
+            if path.suffix.lower() in (".png", ""):
+                shutil.copyfile(src, path)
+            else:  # let PIL convert to the format the file name asks for
+                from PIL import Image
+
+                with Image.open(src) as im:
+                    im.convert("RGB").save(path)
+            print(f"{path}  (seed {img.seed}, {img.width}x{img.height})")
+        print(f"prompt used: {reply.prompt}")
+        return 0
+    finally:
+        await svc.aclose()
+
+
+async def _chat() -> int:
+    from bot.turn import ReplyKind, Turn
+
+    settings = _settings_or_exit()
+    svc = await _local_services(settings)
+    print("easel chat — type /help for commands, Ctrl-D to quit.")
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                print()
+                return 0
+            if not line.strip():
+                continue
+            response = await svc.assistant.respond(
+                Turn(channel="cli", conversation_id="terminal", user_id="terminal", text=line))
+            print(f"easel> {response.immediate.text}")
+            if response.followup is None:
+                continue
+
+            async def progress(step: int, total: int) -> None:
+                print(f"\r  … step {step}/{total}", end="", flush=True)
+
+            reply = await response.followup(progress)
+            print("\r", end="")
+            if reply.kind is ReplyKind.IMAGES:
+                for img in reply.images:
+                    print(f"easel> saved {svc.store.path_for(img.image_id)} (seed {img.seed})")
+                print(f"       prompt used: {reply.prompt}")
+            else:
+                print(f"easel> {reply.text}")
+    finally:
+        await svc.aclose()
+
+
+def cmd_demo_model(args: argparse.Namespace) -> int:
+    from imaging.demo_model import write_demo_model
+
+    path = write_demo_model(Path(args.path))
+    print(f"wrote the demo model to {path}; use it with EASEL_IMAGE_MODEL={path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="easel", description="easel: an image assistant for chat")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP server (Teams, health, images)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=3978)
+    s.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("chat", help="chat with easel in this terminal")
+    c.set_defaults(func=lambda a: asyncio.run(_chat()))
+
+    i = sub.add_parser("imagine", help="make an image and save it")
+    i.add_argument("prompt")
+    i.add_argument("-o", "--output", default="easel.png")
+    i.add_argument("--n", type=int, default=None)
+    i.add_argument("--size", default=None, help="WIDTHxHEIGHT, e.g. 512x512")
+    i.add_argument("--seed", type=int, default=None)
+    i.add_argument("--raw", action="store_true", help="use the prompt exactly as written")
+    i.set_defaults(func=lambda a: asyncio.run(_imagine(a)))
+
+    d = sub.add_parser("demo-model", help="write the built-in demo model to PATH")
+    d.add_argument("path")
+    d.set_defaults(func=cmd_demo_model)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Slash-command parsing, shared by every channel.
+
+`/imagine [--n N] [--size WxH] [--seed S] [--raw] prompt` (also without the slash),
+`/help`. Parsing never raises: bad input becomes a `Command` with an `error` the
+assistant shows to the user.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+COMMANDS = ("imagine", "help")
+_SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
+_BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
+_FLAG_RE = re.compile(r"^--(n|size|seed|raw)(?:=(\S+))?$")
+
+
+@dataclass(slots=True)
+class Command:
+    name: str  # "imagine", "help", "unknown" or "chat" (plain words)
+    text: str = ""  # the prompt or the remaining words
+    options: dict[str, str] = field(default_factory=dict)
+    raw: bool = False
+    error: str | None = None
+
+
+def parse(text: str) -> Command:
+    text = text.strip()
+    m = _SLASH_RE.match(text)
+    if m:
+        name, rest = m.group(1).lower(), m.group(2)
+        if name not in COMMANDS:
+            return Command("unknown", text=name)
+    else:
+        m = _BARE_RE.match(text)
+        if not m:
+            return Command("chat", text=text)
+        name, rest = m.group(1).lower(), m.group(2)
+    if name == "help":
+        return Command("help", text=rest.strip())
+    return _parse_imagine(rest)
+
+
+def _parse_imagine(rest: str) -> Command:
+    words = rest.split()
+    options: dict[str, str] = {}
+    raw = False
+    i = 0
+    # Options come first ("/imagine --n 2 a cat"); the first non-option word starts the
+    # prompt, so a prompt may itself contain "--" later on.
+    while i < len(words):
+        m = _FLAG_RE.match(words[i])
+        if not m:
+            break
+        flag, value = m.group(1), m.group(2)
+        if flag == "raw":
+            raw = True
+            i += 1
+            continue
+        if value is None:
+            if i + 1 >= len(words):
+                return Command("imagine", error=f"--{flag} needs a value")
+            value = words[i + 1]
+            i += 1
+        options[flag] = value
+        i += 1
+    prompt = " ".join(words[i:]).strip()
+    cmd = Command("imagine", text=prompt, options=options, raw=raw)
+    if "n" in options and not options["n"].isdigit():
+        cmd.error = f"--n must be a number, not {options['n']!r}"
+    elif "seed" in options and not options["seed"].isdigit():
+        cmd.error = f"--seed must be a whole number, not {options['seed']!r}"
+    return cmd

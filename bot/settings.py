@@ -1,0 +1,150 @@
+"""Settings: the only place that reads the environment (and `.env`).
+
+Validated at start-up so that a misconfiguration fails with one clear message instead
+of a stack trace on the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SIZE_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
+
+
+class SettingsError(Exception):
+    """The configuration is invalid; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EASEL_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # --- image engine ---
+    image_model: str | None = Field(
+        default=None, description="local folder or hub id; unset -> built-in demo model"
+    )
+    image_steps: int | None = Field(default=None, ge=1, le=150)
+    guidance_scale: float | None = Field(default=None, ge=0.0, le=30.0)
+    image_size: str | None = None  # default "WxH"; unset -> the model's native size
+    max_image_side: int = Field(default=1536, ge=64, le=4096)
+    max_images: int = Field(default=4, ge=1, le=8)
+    max_batch_images: int = Field(default=8, ge=1, le=64)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+    # --- brain ---
+    rewriter: Literal["rules", "transformers", "openai"] = "rules"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+
+    # --- state and delivery ---
+    redis_url: str | None = None
+    public_url: str | None = None
+    data_dir: Path = Path(".easel-data")
+
+    # --- Bot Framework (their own names, no prefix) ---
+    microsoft_app_id: str = Field(
+        default="", validation_alias=AliasChoices("MicrosoftAppId", "EASEL_MICROSOFT_APP_ID")
+    )
+    microsoft_app_password: str = Field(
+        default="",
+        validation_alias=AliasChoices("MicrosoftAppPassword", "EASEL_MICROSOFT_APP_PASSWORD"),
+    )
+    microsoft_app_type: str = Field(
+        default="MultiTenant",
+        validation_alias=AliasChoices("MicrosoftAppType", "EASEL_MICROSOFT_APP_TYPE"),
+    )
+    microsoft_app_tenant_id: str = Field(
+        default="",
+        validation_alias=AliasChoices("MicrosoftAppTenantId", "EASEL_MICROSOFT_APP_TENANT_ID"),
+    )
+    # Where the Bot Framework publishes its token-signing keys. Only tests and sovereign
+    # clouds change it.
+    bot_openid_metadata_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("EASEL_BOT_OPENID_METADATA_URL",
+                                                    "bot_openid_metadata_url"))
+
+    # --- Discord (their own names) ---
+    discord_application_id: str = Field(
+        default="", validation_alias=AliasChoices("DISCORD_APPLICATION_ID")
+    )
+    discord_public_key: str = Field(default="", validation_alias=AliasChoices("DISCORD_PUBLIC_KEY"))
+    discord_bot_token: str = Field(default="", validation_alias=AliasChoices("DISCORD_BOT_TOKEN"))
+    discord_api_base: str = "https://discord.com/api/v10"
+
+    @field_validator("image_size")
+    @classmethod
+    def _check_size(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_size(v)
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("EASEL_PUBLIC_URL must be an absolute http(s) URL, e.g. https://easel.example.com")
+        return v.rstrip("/")
+
+    @field_validator("microsoft_app_type")
+    @classmethod
+    def _check_app_type(cls, v: str) -> str:
+        allowed = {"multitenant": "MultiTenant", "singletenant": "SingleTenant",
+                   "userassignedmsi": "UserAssignedMSI"}
+        key = v.strip().lower()
+        if key not in allowed:
+            raise ValueError("MicrosoftAppType must be MultiTenant, SingleTenant or UserAssignedMSI")
+        return allowed[key]
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if self.microsoft_app_id:
+            if self.microsoft_app_type != "UserAssignedMSI" and not self.microsoft_app_password:
+                raise ValueError("MicrosoftAppId is set but MicrosoftAppPassword is empty")
+            if self.microsoft_app_type in ("SingleTenant", "UserAssignedMSI") and not self.microsoft_app_tenant_id:
+                raise ValueError(f"MicrosoftAppType={self.microsoft_app_type} needs MicrosoftAppTenantId")
+        if self.rewriter == "openai" and not (self.llm_base_url and self.llm_model):
+            raise ValueError("EASEL_REWRITER=openai needs EASEL_LLM_BASE_URL and EASEL_LLM_MODEL")
+        if self.rewriter == "transformers" and not self.llm_model:
+            raise ValueError("EASEL_REWRITER=transformers needs EASEL_LLM_MODEL (a folder or hub id)")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.microsoft_app_id)
+
+    def default_size(self) -> tuple[int, int] | None:
+        return parse_size(self.image_size) if self.image_size else None
+
+
+def parse_size(text: str, max_side: int = 4096) -> tuple[int, int]:
+    """Parse "WxH"; both sides multiples of 8 between 64 and max_side."""
+    m = _SIZE_RE.match(text.strip().lower())
+    if not m:
+        raise ValueError(f"size must look like 512x512, not {text!r}")
+    w, h = int(m.group(1)), int(m.group(2))
+    for side in (w, h):
+        if side < 64 or side > max_side or side % 8:
+            raise ValueError(f"each side must be a multiple of 8 between 64 and {max_side}")
+    return w, h
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings, turning pydantic's report into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {where}: {msg}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None

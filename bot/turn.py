@@ -1,0 +1,73 @@
+"""Channel-neutral turn and reply types.
+
+Every channel (Teams, Discord, web, terminal) converts its wire format into a `Turn`,
+hands it to the `Assistant`, and renders the `Reply` it gets back. Nothing here knows
+about botbuilder or Discord.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One incoming user message, already stripped of channel noise (mentions, markup)."""
+
+    channel: str  # "teams", "discord", "web", "cli"
+    conversation_id: str
+    user_id: str
+    text: str
+    user_name: str | None = None
+    is_group: bool = False  # group chat / channel: several users share the conversation
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredImage:
+    """An image that is stored and may be shown to the user."""
+
+    image_id: str  # unguessable id; served at /images/{image_id}
+    width: int
+    height: int
+    seed: int
+    content_type: str = "image/png"
+
+
+class ReplyKind(StrEnum):
+    TEXT = "text"  # a plain answer (help, chat)
+    IMAGES = "images"  # generated images
+    REFUSAL = "refusal"  # the safety gate refused; text explains why
+    ERROR = "error"  # something failed; text tells the user what to do
+
+
+@dataclass(slots=True)
+class Reply:
+    kind: ReplyKind
+    text: str
+    images: list[DeliveredImage] = field(default_factory=list)
+    prompt: str | None = None  # the prompt actually sent to the engine
+    user_prompt: str | None = None  # what the user asked for
+    steps: int | None = None
+    withheld: int = 0  # images withheld by the safety gate
+
+
+# A progress sink gets (step, total_steps); channels may turn it into "working… 3/4".
+ProgressSink = Callable[[int, int], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Response:
+    """What the assistant does with a turn.
+
+    `immediate` is sent inside the channel's request (help text, or "working on it").
+    `followup`, when set, produces the final reply later; channels deliver it
+    proactively (Teams `continue_conversation`, Discord webhook) so no request is held
+    open while an image is generated.
+    """
+
+    immediate: Reply
+    followup: Callable[[ProgressSink | None], Awaitable[Reply]] | None = None
+    typing: bool = False  # show a typing indicator before `immediate`

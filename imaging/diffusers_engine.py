@@ -1,0 +1,178 @@
+"""The diffusers engine: one loaded pipeline, called from a single worker thread.
+
+`n` images of a request and compatible requests of other users share one pipeline call
+(prompts repeated, one `torch.Generator` per image), so each image has its own seed and
+can be reproduced alone later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from imaging.engine import (
+    EngineLoadError,
+    GenerationError,
+    ImageRequest,
+    ImageResult,
+    StepCallback,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _pick_device(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _load_error(model: str, exc: BaseException) -> EngineLoadError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    where = (
+        "HF_HUB_OFFLINE is set, so only models already in the Hugging Face cache or a local "
+        "folder can be used"
+        if offline
+        else "it is neither a local folder nor a model id the Hugging Face Hub could serve"
+    )
+    return EngineLoadError(
+        f"easel could not load the image model {model!r}: {where} ({type(exc).__name__}: "
+        f"{str(exc).splitlines()[0] if str(exc) else 'no details'}). Set EASEL_IMAGE_MODEL to a "
+        "folder holding a diffusers pipeline (one with model_index.json) or to a hub id such "
+        "as stabilityai/sd-turbo (download it once with network access, or unset "
+        "HF_HUB_OFFLINE), or unset EASEL_IMAGE_MODEL to use the built-in demo model."
+    )
+
+
+class DiffusersEngine:
+    """Text-to-image with a diffusers pipeline. `generate` blocks: call it from a thread."""
+
+    def __init__(self, pipe: Any, *, name: str, device: str, default_steps: int = 4,
+                 guidance_scale: float = 0.0, max_batch_images: int = 8) -> None:
+        self.pipe = pipe
+        self.name = name
+        self.device = device
+        self.default_steps = default_steps
+        self.guidance_scale = guidance_scale
+        self.max_batch_images = max_batch_images
+        self.default_size = self._native_size(pipe)
+
+    @classmethod
+    def load(cls, model: str, *, device: str = "auto", default_steps: int | None = None,
+             guidance_scale: float | None = None, max_batch_images: int = 8) -> DiffusersEngine:
+        import torch
+        from diffusers import AutoPipelineForText2Image
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        # Per-component progress bars are noise in a server log.
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+
+        path = Path(model).expanduser()
+        looks_local = model.startswith((".", "/", "~")) or path.exists()
+        if looks_local and not (path / "model_index.json").is_file():
+            raise _load_error(model, FileNotFoundError(f"no model_index.json in {path}"))
+        dev = _pick_device(device)
+        # fp16 halves memory and doubles speed on GPUs; CPUs lack fast fp16 kernels.
+        dtype = torch.float16 if dev == "cuda" else torch.float32
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+        try:
+            pipe = AutoPipelineForText2Image.from_pretrained(
+                str(path) if looks_local else model,
+                dtype=dtype,
+                local_files_only=offline or looks_local,
+            )
+        except (OSError, ValueError) as exc:
+            raise _load_error(model, exc) from exc
+        except Exception as exc:  # hub / network errors come in many types
+            raise _load_error(model, exc) from exc
+        pipe = pipe.to(dev)
+        pipe.set_progress_bar_config(disable=True)
+        if hasattr(pipe, "safety_checker"):
+            # The gate (safety/) checks every image; diffusers' checker would blank images
+            # silently instead of telling the user.
+            pipe.safety_checker = None
+        steps = default_steps or 4
+        guidance = 0.0 if guidance_scale is None else guidance_scale
+        log.info("loaded image model %s on %s (%s), %d steps, guidance %.1f",
+                 model, dev, str(dtype).removeprefix("torch."), steps, guidance)
+        return cls(pipe, name=model, device=dev, default_steps=steps, guidance_scale=guidance,
+                   max_batch_images=max_batch_images)
+
+    @staticmethod
+    def _native_size(pipe: Any) -> tuple[int, int]:
+        scale = int(getattr(pipe, "vae_scale_factor", 8) or 8)
+        sample = None
+        if getattr(pipe, "unet", None) is not None:
+            sample = pipe.unet.config.sample_size
+        elif getattr(pipe, "default_sample_size", None):
+            sample = pipe.default_sample_size
+        if isinstance(sample, (list, tuple)):
+            sample = sample[0]
+        side = int(sample) * scale if sample else 512
+        return side, side
+
+    def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
+                 ) -> list[ImageResult]:
+        """All `reqs` must share a batch key; they run as one pipeline call."""
+        import torch
+
+        if not reqs:
+            return []
+        first = reqs[0]
+        if any(r.batch_key() != first.batch_key() for r in reqs):
+            raise GenerationError("requests in one batch must share size, steps and guidance")
+        prompts: list[str] = []
+        negatives: list[str] = []
+        generators: list[torch.Generator] = []
+        seeds_per_req: list[list[int]] = []
+        gen_device = "cpu" if self.device == "mps" else self.device
+        for r in reqs:
+            seeds = [(r.seed + i) % (2**32) for i in range(r.n)]
+            seeds_per_req.append(seeds)
+            for s in seeds:
+                prompts.append(r.prompt)
+                negatives.append(r.negative_prompt or "")
+                generators.append(torch.Generator(device=gen_device).manual_seed(s))
+        total = first.steps
+
+        def _on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+            if on_step is not None:
+                on_step(step + 1, total)
+            return kwargs
+
+        call: dict[str, Any] = dict(
+            prompt=prompts,
+            num_inference_steps=first.steps,
+            guidance_scale=first.guidance_scale,
+            width=first.width,
+            height=first.height,
+            generator=generators,
+            callback_on_step_end=_on_step_end,
+        )
+        if first.negative_prompt is not None and first.guidance_scale > 1.0:
+            call["negative_prompt"] = negatives
+        try:
+            with torch.inference_mode():
+                out = self.pipe(**call)
+        except torch.cuda.OutOfMemoryError as exc:  # type: ignore[attr-defined]
+            raise GenerationError("the GPU ran out of memory; try fewer or smaller images") from exc
+        except Exception as exc:
+            log.exception("pipeline call failed")
+            raise GenerationError(f"the image model failed ({type(exc).__name__})") from exc
+        images = list(out.images)
+        results: list[ImageResult] = []
+        at = 0
+        for r, seeds in zip(reqs, seeds_per_req, strict=True):
+            results.append(ImageResult(request=r, images=images[at:at + r.n], seeds=seeds))
+            at += r.n
+        return results

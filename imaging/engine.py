@@ -1,0 +1,64 @@
+"""The image engine contract: requests in, PIL images out, in a worker thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+# Called from the worker thread after each denoising step: (step, total_steps).
+StepCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    prompt: str
+    n: int = 1
+    width: int = 512
+    height: int = 512
+    steps: int = 4
+    guidance_scale: float = 0.0
+    seed: int = 0
+    negative_prompt: str | None = None
+
+    def batch_key(self) -> tuple[int, int, int, float, bool]:
+        """Requests with the same key can share one pipeline call."""
+        return (self.width, self.height, self.steps, self.guidance_scale,
+                self.negative_prompt is not None)
+
+
+@dataclass(slots=True)
+class ImageResult:
+    request: ImageRequest
+    images: list[Image.Image] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)  # one per image: image i used seeds[i]
+
+    @property
+    def prompt(self) -> str:
+        return self.request.prompt
+
+
+class EngineError(Exception):
+    """Root of the imaging errors."""
+
+
+class EngineLoadError(EngineError):
+    """The model could not be loaded; the message tells the operator what to set."""
+
+
+class GenerationError(EngineError):
+    """A generation failed; the user gets a message, the server keeps running."""
+
+
+class ImageEngine(Protocol):
+    """Runs in a worker thread or process, never on the event loop."""
+
+    name: str
+    default_size: tuple[int, int]
+    default_steps: int
+    max_batch_images: int
+
+    def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
+                 ) -> list[ImageResult]: ...

@@ -1,0 +1,149 @@
+"""Teams end to end: real activity JSON -> CloudAdapter -> easel -> fake Bot Connector."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import time
+
+import aiohttp
+from PIL import Image
+
+
+def _decode_attachment(att: dict) -> Image.Image:
+    url = att["contentUrl"]
+    assert url.startswith("data:image/"), url[:40]
+    data = base64.b64decode(url.split(",", 1)[1])
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+async def _post(url: str, body, headers: dict | None = None) -> tuple[int, float]:
+    async with aiohttp.ClientSession() as s:
+        if isinstance(body, (bytes, str)):
+            resp = await s.post(url + "/api/messages", data=body,
+                                headers={"Content-Type": "application/json", **(headers or {})})
+        else:
+            resp = await s.post(url + "/api/messages", json=body, headers=headers or {})
+        await resp.read()
+        return resp.status, time.monotonic()
+
+
+async def test_imagine_is_acknowledged_before_the_image_arrives(
+        app_factory, settings_factory, connector, activity_factory):
+    running = await app_factory(settings_factory())
+    status, answered_at = await _post(
+        running.url, activity_factory("/imagine --size 384x256 a red apple"))
+    assert status in (200, 201)
+    # The acknowledgement (typing + "working") reached the connector within the request…
+    kinds = [a["type"] for a in connector.received]
+    assert kinds[:2] == ["typing", "message"], kinds
+    assert "red apple" in connector.received[1]["text"]
+    assert not any(a.get("attachments") for a in connector.received)
+    # …and the image comes afterwards, proactively.
+    msg = await connector.wait_for(lambda a: bool(a.get("attachments")))
+    img = _decode_attachment(msg["attachments"][0])
+    assert img.size == (384, 256)
+    assert "a red apple" in msg["text"]  # the prompt actually used is shown
+    assert msg["conversation"]["id"] == "conv-1"
+    assert msg["recipient"]["id"] == "user-1"
+
+
+async def test_image_link_uses_public_url_and_is_served(
+        app_factory, settings_factory, connector, activity_factory):
+    running = await app_factory(settings_factory(public_url="https://easel.example.com"))
+    await _post(running.url, activity_factory("/imagine --seed 42 a blue boat"))
+    msg = await connector.wait_for(lambda a: bool(a.get("attachments")))
+    url = msg["attachments"][0]["contentUrl"]
+    assert url.startswith("https://easel.example.com/images/")
+    image_id = url.rsplit("/", 1)[1]
+    async with aiohttp.ClientSession() as s:
+        resp = await s.get(f"{running.url}/images/{image_id}")
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "image/png"
+        Image.open(io.BytesIO(await resp.read())).verify()
+        for bad in ("nope", "../../etc/passwd", "A" * 30):
+            resp = await s.get(f"{running.url}/images/{bad}")
+            assert resp.status == 404
+    assert "seed 42" in msg["text"]
+
+
+async def test_help_and_unknown_messages_get_helpful_text(
+        app_factory, settings_factory, connector, activity_factory):
+    running = await app_factory(settings_factory())
+    await _post(running.url, activity_factory("/help"))
+    await _post(running.url, activity_factory("how are you today?"))
+    await _post(running.url, activity_factory("/frobnicate now"))
+    texts = [a["text"] for a in connector.messages()]
+    assert "/imagine" in texts[0] and "/help" in texts[0]
+    assert "/imagine" in texts[1]
+    assert "/frobnicate" in texts[2] and "/imagine" in texts[2]
+    await asyncio.sleep(0.2)
+    assert not any(a.get("attachments") for a in connector.received)  # no image was made
+
+
+async def test_mention_in_channel_is_stripped(
+        app_factory, settings_factory, connector, activity_factory):
+    running = await app_factory(settings_factory())
+    act = activity_factory(
+        "<at>easel</at> /imagine a green frog",
+        conversation="19:channel@thread.tacv2;messageid=1",
+        entities=[{"type": "mention", "text": "<at>easel</at>",
+                   "mentioned": {"id": "28:easel-bot", "name": "easel"}}],
+    )
+    act["conversation"]["conversationType"] = "channel"
+    act["conversation"]["isGroup"] = True
+    await _post(running.url, act)
+    msg = await connector.wait_for(lambda a: bool(a.get("attachments")))
+    assert "a green frog" in msg["text"]
+    assert "<at>" not in msg["text"]
+
+
+async def test_bad_requests_get_4xx_never_500(app_factory, settings_factory, activity_factory):
+    running = await app_factory(settings_factory())
+    assert (await _post(running.url, b"{not json"))[0] == 400
+    assert (await _post(running.url, b"[1, 2]"))[0] == 400
+    assert (await _post(running.url, {"text": "no type"}))[0] == 400
+    act = activity_factory("hi")
+    del act["serviceUrl"]
+    assert (await _post(running.url, act))[0] == 400
+    async with aiohttp.ClientSession() as s:
+        resp = await s.post(running.url + "/api/messages", data=b"hello",
+                            headers={"Content-Type": "text/plain"})
+        assert resp.status == 415
+
+
+async def test_expect_replies_and_invoke_do_not_500(
+        app_factory, settings_factory, connector, activity_factory):
+    running = await app_factory(settings_factory())
+    act = activity_factory("/help", deliveryMode="expectReplies")
+    async with aiohttp.ClientSession() as s:
+        resp = await s.post(running.url + "/api/messages", json=act)
+        assert resp.status == 200
+        body = await resp.json()
+        assert "/imagine" in body["activities"][0]["text"]  # replies come back in the body
+
+
+async def test_generation_failure_is_told_to_the_user(
+        app_factory, settings_factory, connector, activity_factory):
+    running = await app_factory(settings_factory())
+
+    def broken(reqs, on_step=None):
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+    running.services.runner.engine = type("Broken", (), {
+        "generate": staticmethod(broken), "max_batch_images": 8})()
+    await _post(running.url, activity_factory("/imagine a cat"))
+    msg = await connector.wait_for(lambda a: a.get("type") == "message" and "Sorry" in a.get("text", ""))
+    assert "try again" in msg["text"].lower()
+
+
+async def test_delivery_retries_a_flaky_connector(
+        app_factory, settings_factory, connector, activity_factory):
+    running = await app_factory(settings_factory())
+    await _post(running.url, activity_factory("/imagine a kite"))
+    connector.fail_next = 1  # the proactive send fails once with 503
+    msg = await connector.wait_for(lambda a: bool(a.get("attachments")), timeout=60)
+    assert _decode_attachment(msg["attachments"][0]).size == (256, 256)

@@ -1,0 +1,104 @@
+"""The diffusers engine and the job runner, on the tiny demo model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imaging.diffusers_engine import DiffusersEngine
+from imaging.engine import EngineLoadError, ImageRequest
+from imaging.jobs import JobRunner
+
+
+def test_demo_model_loads_through_from_pretrained(demo_model_dir: Path):
+    assert (demo_model_dir / "model_index.json").is_file()
+    engine = DiffusersEngine.load(str(demo_model_dir), device="cpu")
+    assert engine.default_size == (256, 256)
+    [res] = engine.generate([ImageRequest("a red apple", n=2, width=128, height=192, seed=7)])
+    assert [im.size for im in res.images] == [(128, 192), (128, 192)]
+    assert res.seeds == [7, 8]
+
+
+def test_same_seed_same_image_and_batching_keeps_seeds(demo_engine):
+    alone = demo_engine.generate([ImageRequest("a boat", width=64, height=64, seed=3)])[0]
+    a, b = demo_engine.generate([
+        ImageRequest("a boat", width=64, height=64, seed=3),
+        ImageRequest("a tree", n=2, width=64, height=64, seed=10),
+    ])
+    # Same seed -> the same picture whether alone or batched (batched matmuls differ in
+    # the last bit, so allow a rounding step).
+    diff = np.abs(np.asarray(alone.images[0], dtype=int) - np.asarray(a.images[0], dtype=int))
+    assert diff.max() <= 2
+    assert b.seeds == [10, 11] and len(b.images) == 2
+
+
+@pytest.mark.parametrize("model", ["/nonexistent/model/folder", "./no-such-model"])
+def test_missing_local_model_gives_a_clear_error(model: str):
+    with pytest.raises(EngineLoadError) as err:
+        DiffusersEngine.load(model, device="cpu")
+    msg = str(err.value)
+    assert "EASEL_IMAGE_MODEL" in msg and model in msg and "demo model" in msg
+
+
+def test_unknown_hub_id_offline_gives_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EngineLoadError, match="HF_HUB_OFFLINE"):
+        DiffusersEngine.load("easel-tests/no-such-model", device="cpu")
+
+
+class ThreadRecordingEngine(DiffusersEngine):
+    """The real engine, noting which thread each generate call runs on."""
+
+    threads: list[int]
+
+    def generate(self, reqs, on_step=None):
+        self.threads.append(threading.get_ident())
+        return super().generate(reqs, on_step)
+
+
+async def test_engine_never_runs_on_the_event_loop_thread(demo_model_dir: Path):
+    engine = ThreadRecordingEngine.load(str(demo_model_dir), device="cpu")
+    engine.threads = []
+    runner = JobRunner(engine)
+    steps: list[tuple[int, int]] = []
+
+    async def progress(step: int, total: int) -> None:
+        steps.append((step, total))
+
+    try:
+        res = await runner.submit(ImageRequest("a kite", width=64, height=64, steps=3),
+                                  user="u", progress=progress)
+    finally:
+        await runner.close()
+    assert len(res.images) == 1
+    assert engine.threads and threading.get_ident() not in engine.threads
+    await asyncio.sleep(0)
+    assert (3, 3) in steps  # progress flowed back to the loop
+
+
+async def test_runner_batches_compatible_jobs_and_is_fair(demo_engine):
+    runner = JobRunner(demo_engine, max_batch_images=4)
+    order: list[str] = []
+
+    async def job(user: str, i: int, size: int = 64) -> None:
+        await runner.submit(ImageRequest(f"{user}{i}", width=size, height=size, seed=i), user=user)
+        order.append(f"{user}{i}")
+
+    try:
+        # The worker is busy with a first job while the rest queue up behind it.
+        first = asyncio.create_task(job("warm", 0, 128))
+        await asyncio.sleep(0.05)
+        heavy = [asyncio.create_task(job("alice", i)) for i in range(4)]
+        light = asyncio.create_task(job("bob", 0))
+        await asyncio.gather(first, *heavy, light)
+    finally:
+        await runner.close()
+    # Bob asked once after Alice asked four times, yet he is served in the first round
+    # that follows, not after all of Alice's images.
+    assert order.index("bob0") < order.index("alice1")
+    # 6 jobs, but compatible ones shared pipeline calls.
+    assert runner.batches_run < 6

@@ -1,0 +1,102 @@
+"""Tools the brain can call: a spec (name, description, pydantic args) plus an async run.
+
+The brain sees tools only through `ToolSpec.json_schema()`, the same shape as OpenAI's
+`tools=[{"type": "function", "function": {...}}]`, so every backend (rules, local
+transformers, OpenAI-compatible HTTP) can be offered the same list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from bot.turn import DeliveredImage, ProgressSink
+
+
+class ToolError(Exception):
+    """Root of the tool errors; the message is safe to show to the user."""
+
+
+class UnknownToolError(ToolError):
+    pass
+
+
+class ToolArgsError(ToolError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+
+    def json_schema(self) -> dict[str, Any]:
+        """OpenAI-style function tool definition."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.args_model.model_json_schema(),
+            },
+        }
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """Per-call dependencies; tools never reach for globals."""
+
+    conversation_id: str
+    user_id: str
+    progress: ProgressSink | None = None
+
+
+@dataclass(slots=True)
+class ToolResult:
+    text: str = ""
+    images: list[DeliveredImage] = field(default_factory=list)
+    prompt: str | None = None
+    steps: int | None = None
+    withheld: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool(Protocol):
+    spec: ToolSpec
+
+    async def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult: ...
+
+
+class ToolRegistry:
+    def __init__(self, tools: list[Tool] | None = None) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools or []:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        if tool.spec.name in self._tools:
+            raise ValueError(f"tool {tool.spec.name!r} registered twice")
+        self._tools[tool.spec.name] = tool
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise UnknownToolError(f"unknown tool {name!r}") from None
+
+    def specs(self) -> list[ToolSpec]:
+        return [t.spec for t in self._tools.values()]
+
+    def parse_args(self, name: str, raw: dict[str, Any]) -> BaseModel:
+        tool = self.get(name)
+        try:
+            return tool.spec.args_model.model_validate(raw)
+        except ValidationError as exc:
+            raise ToolArgsError(f"bad arguments for {name}: {exc.errors()[0]['msg']}") from exc
+
+    async def call(self, name: str, raw: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        args = self.parse_args(name, raw)
+        return await self.get(name).run(args, ctx)

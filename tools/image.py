@@ -1,0 +1,84 @@
+"""The image tool: `generate_image(prompt, n, size, seed?, negative_prompt?)`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from PIL import Image
+from pydantic import BaseModel
+
+from bot.settings import parse_size
+from bot.turn import DeliveredImage
+from imaging.engine import ImageRequest
+from imaging.jobs import JobRunner
+from imaging.store import ImageStore
+from tools.base import ToolArgsError, ToolContext, ToolResult, ToolSpec
+from tools.image_args import GENERATE_IMAGE_SPEC, GenerateImageArgs
+
+log = logging.getLogger(__name__)
+
+# Checks output images before anything is stored or shown: True = deliver. The safety
+# gate plugs in here (checkpoint 3).
+ImageCheck = Callable[[list[Image.Image], str], Awaitable[list[bool]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    default_size: tuple[int, int]
+    steps: int
+    guidance_scale: float
+    max_side: int = 1536
+    max_images: int = 4
+
+
+class GenerateImageTool:
+    spec: ToolSpec = GENERATE_IMAGE_SPEC
+
+    def __init__(self, runner: JobRunner, store: ImageStore, limits: ImageLimits,
+                 image_check: ImageCheck | None = None) -> None:
+        self.runner = runner
+        self.store = store
+        self.limits = limits
+        self.image_check = image_check
+
+    def build_request(self, args: GenerateImageArgs) -> ImageRequest:
+        if args.size:
+            try:
+                width, height = parse_size(args.size, self.limits.max_side)
+            except ValueError as exc:
+                raise ToolArgsError(str(exc)) from None
+        else:
+            width, height = self.limits.default_size
+        if args.n > self.limits.max_images:
+            raise ToolArgsError(f"at most {self.limits.max_images} images per request")
+        seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+        return ImageRequest(
+            prompt=args.prompt,
+            n=args.n,
+            width=width,
+            height=height,
+            steps=self.limits.steps,
+            guidance_scale=self.limits.guidance_scale,
+            seed=seed,
+            negative_prompt=args.negative_prompt or None,
+        )
+
+    async def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
+        assert isinstance(args, GenerateImageArgs)
+        request = self.build_request(args)
+        result = await self.runner.submit(request, user=ctx.user_id, progress=ctx.progress)
+        keep = [True] * len(result.images)
+        if self.image_check is not None:
+            keep = await self.image_check(result.images, ctx.user_id)
+        delivered: list[DeliveredImage] = []
+        for image, seed, ok in zip(result.images, result.seeds, keep, strict=True):
+            if not ok:
+                continue
+            stored = await self.store.save(image)
+            delivered.append(DeliveredImage(stored.image_id, stored.width, stored.height, seed))
+        return ToolResult(images=delivered, prompt=request.prompt, steps=request.steps,
+                          withheld=keep.count(False),
+                          data={"seed": request.seed, "size": f"{request.width}x{request.height}"})
