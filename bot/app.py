@@ -20,6 +20,9 @@ from bot.channels.bf_compat import (
 )
 from bot.channels.teams import TeamsBot
 from bot.channels.teams_render import TeamsRenderer
+from bot.llm.base import Brain
+from bot.llm.factory import build_brain
+from bot.llm.rules import RulesBrain
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from imaging.demo_model import ensure_demo_model
@@ -65,14 +68,24 @@ class Services:
     runner: JobRunner
     tools: ToolRegistry
     assistant: Assistant
+    brain: Brain
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
         await self.runner.close()
+        await self.brain.aclose()
 
 
-def build_services(settings: Settings, engine: ImageEngine) -> Services:
+def load_brain(settings: Settings) -> Brain:
+    """Blocking for the transformers backend (loads the model)."""
+    return build_brain(settings.rewriter, model=settings.llm_model,
+                       base_url=settings.llm_base_url, api_key=settings.llm_api_key)
+
+
+def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None = None
+                   ) -> Services:
+    brain = brain or RulesBrain()
     store = ImageStore(settings.data_dir / "images")
     runner = JobRunner(engine, max_batch_images=settings.max_batch_images)
     default_size = settings.default_size() or engine.default_size
@@ -84,8 +97,9 @@ def build_services(settings: Settings, engine: ImageEngine) -> Services:
         max_images=settings.max_images,
     )
     tools = ToolRegistry([GenerateImageTool(runner, store, limits)])
-    assistant = Assistant(tools, AssistantConfig(max_images=settings.max_images))
-    return Services(settings, engine, store, runner, tools, assistant)
+    assistant = Assistant(tools, brain, config=AssistantConfig(
+        max_images=settings.max_images, max_side=settings.max_image_side))
+    return Services(settings, engine, store, runner, tools, assistant, brain)
 
 
 def _bot_framework_config(settings: Settings) -> SimpleNamespace:
@@ -129,7 +143,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         svc = services
         if svc is None:
             engine = await asyncio.to_thread(load_engine, settings)
-            svc = build_services(settings, engine)
+            brain = await asyncio.to_thread(load_brain, settings)
+            svc = build_services(settings, engine, brain)
         renderer = TeamsRenderer(svc.store, settings.public_url)
         state["services"] = svc
         state["bot"] = TeamsBot(svc.assistant, adapter, renderer, svc.tasks,
@@ -138,6 +153,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         log.info("easel is ready (image model: %s)", svc.engine.name)
         yield
         await svc.aclose()
+        await adapter.aclose()
 
     app.cleanup_ctx.append(lifecycle)
 

@@ -51,14 +51,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _local_services(settings: Settings):  # -> Services
-    from bot.app import build_services, load_engine
+    from bot.app import build_services, load_brain, load_engine
 
     try:
         engine = await asyncio.to_thread(load_engine, settings)
+        brain = await asyncio.to_thread(load_brain, settings)
     except EngineLoadError as exc:
         print(f"easel: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    return build_services(settings, engine)
+    except ValueError as exc:  # a brain that cannot be built from the settings
+        print(f"easel: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return build_services(settings, engine, brain)
 
 
 def _imagine_text(args: argparse.Namespace) -> str:
@@ -89,6 +93,7 @@ async def _imagine(args: argparse.Namespace) -> int:
         turn = Turn(channel="cli", conversation_id="cli", user_id="cli", text=_imagine_text(args))
         response = await svc.assistant.respond(turn)
         if response.followup is None:
+            assert response.immediate is not None
             print(response.immediate.text, file=sys.stderr)
             return 1 if response.immediate.kind is ReplyKind.ERROR else 0
         reply = await response.followup(None)
@@ -131,7 +136,8 @@ async def _chat() -> int:
                 continue
             response = await svc.assistant.respond(
                 Turn(channel="cli", conversation_id="terminal", user_id="terminal", text=line))
-            print(f"easel> {response.immediate.text}")
+            if response.immediate is not None:
+                print(f"easel> {response.immediate.text}")
             if response.followup is None:
                 continue
 

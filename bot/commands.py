@@ -1,7 +1,7 @@
 """Slash-command parsing, shared by every channel.
 
 `/imagine [--n N] [--size WxH] [--seed S] [--raw] prompt` (also without the slash),
-`/help`. Parsing never raises: bad input becomes a `Command` with an `error` the
+`/help`, `/settings [name=value ...]`. Parsing never raises: bad input becomes a `Command` with an `error` the
 assistant shows to the user.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-COMMANDS = ("imagine", "help")
+COMMANDS = ("imagine", "help", "settings")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw)(?:=(\S+))?$")
@@ -37,8 +37,8 @@ def parse(text: str) -> Command:
         if not m:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
-    if name == "help":
-        return Command("help", text=rest.strip())
+    if name in ("help", "settings"):
+        return Command(name, text=rest.strip())
     return _parse_imagine(rest)
 
 

@@ -68,6 +68,6 @@ class Response:
     open while an image is generated.
     """
 
-    immediate: Reply
+    immediate: Reply | None  # None: nothing to say yet (a typing indicator only)
     followup: Callable[[ProgressSink | None], Awaitable[Reply]] | None = None
     typing: bool = False  # show a typing indicator before `immediate`

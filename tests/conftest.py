@@ -153,8 +153,8 @@ async def app_factory(demo_engine) -> AsyncIterator:
 
     started: list[RunningApp] = []
 
-    async def make(settings, *, with_engine: bool = True) -> RunningApp:
-        services = build_services(settings, demo_engine) if with_engine else None
+    async def make(settings, *, with_engine: bool = True, brain=None) -> RunningApp:
+        services = build_services(settings, demo_engine, brain) if with_engine else None
         app = create_app(settings, services)
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()

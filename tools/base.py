@@ -52,6 +52,7 @@ class ToolContext:
     conversation_id: str
     user_id: str
     progress: ProgressSink | None = None
+    steps: int | None = None  # per-conversation override of the engine's default
 
 
 @dataclass(slots=True)

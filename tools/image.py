@@ -44,7 +44,7 @@ class GenerateImageTool:
         self.limits = limits
         self.image_check = image_check
 
-    def build_request(self, args: GenerateImageArgs) -> ImageRequest:
+    def build_request(self, args: GenerateImageArgs, steps: int | None = None) -> ImageRequest:
         if args.size:
             try:
                 width, height = parse_size(args.size, self.limits.max_side)
@@ -60,7 +60,7 @@ class GenerateImageTool:
             n=args.n,
             width=width,
             height=height,
-            steps=self.limits.steps,
+            steps=steps or self.limits.steps,
             guidance_scale=self.limits.guidance_scale,
             seed=seed,
             negative_prompt=args.negative_prompt or None,
@@ -68,7 +68,7 @@ class GenerateImageTool:
 
     async def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
         assert isinstance(args, GenerateImageArgs)
-        request = self.build_request(args)
+        request = self.build_request(args, ctx.steps)
         result = await self.runner.submit(request, user=ctx.user_id, progress=ctx.progress)
         keep = [True] * len(result.images)
         if self.image_check is not None:

@@ -26,7 +26,7 @@ class GenerateImageArgs(BaseModel):
     prompt: _Prompt = Field(
         description=(
             "Detailed English image prompt: the user's subject first, then composition, "
-            "lighting and medium. At most 77 CLIP tokens (about 60 words)."
+            "lighting and medium. At most 77 CLIP tokens (about 50 words)."
         )
     )
     n: int = Field(default=1, ge=1, le=MAX_IMAGES, description="Number of images, 1-4.")

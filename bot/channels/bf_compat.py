@@ -18,6 +18,11 @@
    `requests.get` calls that have no timeout, inside async code: a slow key endpoint
    freezes every conversation on the server (once a day, and again whenever a token
    names an unknown key, at most hourly). The refresh runs in a thread with a timeout.
+5. CloudAdapter builds a new ConnectorClient for every activity and every proactive
+   message; each one opens its own `requests.Session` (botframework's connector sends
+   through `requests` in the default executor), so every reply pays a new TCP
+   connection and the sessions are never closed. Clients are cached per
+   (app id, service URL, audience) and closed when the app stops.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +38,12 @@ from aiohttp import web
 from botbuilder.core import Bot, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+)
 from msrest.serialization import Model
 
 log = logging.getLogger(__name__)
@@ -72,6 +84,87 @@ def patch_openid_refresh(timeout_s: float = 10.0) -> bool:
     return True
 
 
+class ConnectorClientCache:
+    """A small LRU of ConnectorClients keyed by (app id, service URL, audience)."""
+
+    def __init__(self, max_size: int = 256) -> None:
+        self.max_size = max_size
+        self._clients: OrderedDict[tuple[str | None, str, str | None], Any] = OrderedDict()
+        self.created = 0
+
+    async def get(self, key: tuple[str | None, str, str | None], make: Any) -> Any:
+        client = self._clients.get(key)
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        client = await make()
+        self.created += 1
+        self._clients[key] = client
+        while len(self._clients) > self.max_size:
+            _, old = self._clients.popitem(last=False)
+            await _close_client(old)
+        return client
+
+    async def aclose(self) -> None:
+        while self._clients:
+            _, client = self._clients.popitem()
+            await _close_client(client)
+
+
+async def _close_client(client: Any) -> None:
+    try:
+        await client.close()
+    except Exception as exc:  # closing is best effort
+        log.debug("closing a connector client failed: %s", exc)
+
+
+class _CachingConnectorFactory(ConnectorFactory):
+    def __init__(self, inner: ConnectorFactory, cache: ConnectorClientCache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def create(self, service_url: str, audience: str | None = None) -> Any:
+        key = (getattr(self._inner, "_app_id", None), service_url, audience)
+        return await self._cache.get(key, lambda: self._inner.create(service_url, audience))
+
+
+class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
+    """Delegates everything to botbuilder's authentication, but hands out connector
+    factories that reuse ConnectorClients."""
+
+    def __init__(self, inner: BotFrameworkAuthentication, cache: ConnectorClientCache) -> None:
+        self._inner = inner
+        self.cache = cache
+
+    async def authenticate_request(self, activity: Activity, auth_header: str
+                                   ) -> AuthenticateRequestResult:
+        result = await self._inner.authenticate_request(activity, auth_header)
+        if result.connector_factory is not None:
+            result.connector_factory = _CachingConnectorFactory(result.connector_factory,
+                                                                self.cache)
+        return result
+
+    async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str
+                                             ) -> AuthenticateRequestResult:
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return _CachingConnectorFactory(self._inner.create_connector_factory(claims_identity),
+                                        self.cache)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> Any:
+        return await self._inner.create_user_token_client(claims_identity)
+
+    def create_bot_framework_client(self) -> Any:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return self._inner.get_originating_audience()
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
+
+
 def serialize_invoke_body(body: Any) -> Any:
     if body is None or isinstance(body, (dict, list, str, int, float, bool)):
         return body
@@ -85,7 +178,15 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class EaselCloudAdapter(CloudAdapter):
-    """CloudAdapter whose HTTP entry point answers 400/401/415 instead of 500."""
+    """CloudAdapter whose HTTP entry point answers 400/401/415 instead of 500, and which
+    reuses connector clients."""
+
+    def __init__(self, auth: BotFrameworkAuthentication) -> None:
+        self.connector_cache = ConnectorClientCache()
+        super().__init__(CachingBotFrameworkAuthentication(auth, self.connector_cache))
+
+    async def aclose(self) -> None:
+        await self.connector_cache.aclose()
 
     async def process(self, request: web.Request, bot: Bot,  # type: ignore[override]
                       ws_response: web.WebSocketResponse | None = None) -> web.Response:

@@ -67,8 +67,10 @@ class TeamsBot(ActivityHandler):
         outgoing = []
         if response.typing:
             outgoing.append(Activity(type=ActivityTypes.typing))
-        outgoing.append(await self.renderer.render(response.immediate))
-        await turn_context.send_activities(outgoing)
+        if response.immediate is not None:
+            outgoing.append(await self.renderer.render(response.immediate))
+        if outgoing:
+            await turn_context.send_activities(outgoing)
         if response.followup is not None:
             reference = TurnContext.get_conversation_reference(activity)
             self.tasks.spawn(self._deliver(reference, response),

@@ -1,0 +1,124 @@
+"""Rewrite latency per brain backend: p50 / p95 over a fixed set of turns.
+
+    .venv/bin/python bench/rewrite.py                 # rules + stand-ins for the LLM backends
+    .venv/bin/python bench/rewrite.py --model Qwen/Qwen2.5-0.5B-Instruct   # a real local model
+    .venv/bin/python bench/rewrite.py --base-url http://localhost:11434/v1 --llm-model qwen2.5:1.5b
+
+Without --model the transformers row uses the tiny in-code chat model (it measures the
+plumbing: template, generate, parse, not a real model's speed); without --base-url the
+openai row talks to a loopback fake server (HTTP round trip and parsing only).
+Backends are built with `build_brain`, so LLM rows include the rules fallback as deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bot.llm.base import Brain, BrainRequest, HistoryItem  # noqa: E402
+from bot.llm.factory import build_brain  # noqa: E402
+from bot.llm.testing import FakeChatServer, build_tiny_chat_model, tool_call_message  # noqa: E402
+
+CAT = HistoryItem("draw me a cat on a skateboard",
+                  "a cat on a skateboard, photograph, eye-level shot, natural light", 1234)
+TURNS = [
+    BrainRequest(text="draw me a cat on a skateboard"),
+    BrainRequest(text="can you show me a lighthouse in a storm?"),
+    BrainRequest(text="a watercolour of a heron at dawn"),
+    BrainRequest(text="make 2 pictures of a cozy cabin in the woods"),
+    BrainRequest(text="dessine-moi un chat noir sur une plage"),
+    BrainRequest(text="now make it at night", history=[CAT]),
+    BrainRequest(text="add a red hat", history=[CAT]),
+    BrainRequest(text="without the skateboard", history=[CAT]),
+    BrainRequest(text="more photorealistic", history=[CAT]),
+    BrainRequest(text="what can you do?"),
+    BrainRequest(text="thanks!"),
+    BrainRequest(text="a fox in the snow", force_tool="generate_image"),
+]
+STAND_IN_REPLY = (
+    '<tool_call> {"name": "generate_image", "arguments": {"prompt": '
+    '"a cat riding skateboard at night", "seed": 42}} </tool_call>'
+)
+
+
+async def measure(brain: Brain, rounds: int) -> tuple[list[float], int, int]:
+    """Latencies in ms, tool calls, fallbacks; one warm-up turn is not counted."""
+    await brain.decide(TURNS[0])
+    times: list[float] = []
+    calls = fallbacks = 0
+    for _ in range(rounds):
+        for req in TURNS:
+            start = time.perf_counter()
+            decision = await brain.decide(req)
+            times.append((time.perf_counter() - start) * 1000)
+            calls += decision.tool is not None
+            fallbacks += decision.fallback_reason is not None
+    return times, calls, fallbacks
+
+
+def row(name: str, times: list[float], calls: int, fallbacks: int, note: str) -> str:
+    q = statistics.quantiles(times, n=100, method="inclusive")
+    return (f"{name:<13} {len(times):>6} {q[49]:>9.2f} {q[94]:>9.2f} {calls:>6} {fallbacks:>9}"
+            f"  {note}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"rewrite latency over {len(TURNS)} fixed turns (ms; warm, sequential)")
+    print(f"{'backend':<13} {'turns':>6} {'p50':>9} {'p95':>9} {'tools':>6} {'fallbacks':>9}")
+    rules = build_brain("rules")
+    print(row("rules", *await measure(rules, args.rules_rounds), "offline rules"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model, note = args.model, f"model {args.model}"
+        if model is None:
+            model = str(build_tiny_chat_model(Path(tmp) / "tiny", reply=STAND_IN_REPLY))
+            note = "tiny in-code stand-in model (plumbing only)"
+        brain = await asyncio.to_thread(build_brain, "transformers", model=model)
+        try:
+            print(row("transformers", *await measure(brain, args.llm_rounds), note))
+        finally:
+            await brain.aclose()
+
+    if args.base_url:
+        brain = build_brain("openai", model=args.llm_model, base_url=args.base_url,
+                            api_key=args.api_key)
+        try:
+            print(row("openai", *await measure(brain, args.llm_rounds), args.base_url))
+        finally:
+            await brain.aclose()
+    else:
+        server = FakeChatServer(tool_call_message("generate_image", {"prompt": "a cat, photo"}))
+        async with server.running() as url:
+            brain = build_brain("openai", model="tiny", base_url=url, api_key="sk-bench")
+            try:
+                print(row("openai", *await measure(brain, args.openai_rounds),
+                          "loopback fake server (HTTP + parsing only)"))
+            finally:
+                await brain.aclose()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="local folder or hub id for the transformers row")
+    p.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    p.add_argument("--llm-model", default="qwen2.5:1.5b", help="model name for --base-url")
+    p.add_argument("--api-key", default=os.environ.get("EASEL_LLM_API_KEY"))
+    p.add_argument("--rules-rounds", type=int, default=50)
+    p.add_argument("--llm-rounds", type=int, default=3)
+    p.add_argument("--openai-rounds", type=int, default=20)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.ERROR)
+    asyncio.run(main(parse_args(sys.argv[1:])))

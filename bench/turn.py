@@ -1,0 +1,206 @@
+"""Teams turn benchmark: acknowledgement throughput/latency and image end-to-end time.
+
+Runs, in one go on this machine:
+1. a bare botbuilder echo bot (bench/echo_bot.py) and `easel serve`, each in its own
+   process, answering N concurrent conversations that post plain messages to
+   /api/messages; both reply through the same loopback Bot Connector (in this process).
+   Reported: requests/s and p50/p99 latency of the HTTP acknowledgement, and the ratio.
+2. an image turn through easel (`/imagine`, acknowledged, then delivered proactively)
+   against a bare pipeline call on the same model and settings, median of R runs.
+
+Usage: python bench/turn.py [--conversations 20] [--messages 25] [--image-runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Connector:
+    def __init__(self) -> None:
+        self.images: asyncio.Queue[float] = asyncio.Queue()
+        self.count = 0
+
+    async def send(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.count += 1
+        if body.get("attachments"):
+            self.images.put_nowait(time.perf_counter())
+        return web.json_response({"id": f"a{self.count}"})
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_post("/v3/conversations/{cid}/activities", self.send)
+        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self.send)
+        return app
+
+
+def _activity(service_url: str, conv: int, i: int, text: str) -> dict:
+    return {
+        "type": "message", "id": f"m{conv}-{i}", "serviceUrl": service_url,
+        "channelId": "msteams", "from": {"id": f"user-{conv}", "name": "bench"},
+        "conversation": {"id": f"conv-{conv}", "conversationType": "personal"},
+        "recipient": {"id": "28:bot", "name": "bot"}, "text": text,
+    }
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with s.post(url + "/api/messages", data=b"{}",
+                                  headers={"Content-Type": "application/json"}) as r:
+                    if r.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+async def _load(url: str, service_url: str, conversations: int, messages: int,
+                text: str) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    conn = aiohttp.TCPConnector(limit=conversations)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        async def one_conversation(c: int) -> None:
+            for i in range(messages):
+                t0 = time.perf_counter()
+                async with s.post(url + "/api/messages",
+                                  json=_activity(service_url, c, i, text)) as r:
+                    await r.read()
+                    if r.status >= 300:
+                        raise RuntimeError(f"HTTP {r.status}")
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(one_conversation(c) for c in range(min(conversations, 4))))  # warm-up
+        latencies.clear()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one_conversation(c) for c in range(conversations)))
+        elapsed = time.perf_counter() - t0
+    return len(latencies) / elapsed, latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=ROOT)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--conversations", type=int, default=20)
+    ap.add_argument("--messages", type=int, default=25)
+    ap.add_argument("--image-runs", type=int, default=7)
+    args = ap.parse_args()
+
+    connector = Connector()
+    runner = web.AppRunner(connector.app(), access_log=None)
+    await runner.setup()
+    cport = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", cport).start()
+    service_url = f"http://127.0.0.1:{cport}"
+
+    data_dir = Path(tempfile.mkdtemp(prefix="easel-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EASEL_", "Microsoft"))}
+    env.update(HF_HUB_OFFLINE="1", EASEL_DATA_DIR=str(data_dir))
+    py = sys.executable
+
+    results: dict[str, tuple[float, list[float]]] = {}
+    eport = _free_port()
+    echo = _start([py, str(ROOT / "bench" / "echo_bot.py"), "--port", str(eport)], env)
+    try:
+        await _wait_ready(f"http://127.0.0.1:{eport}", echo)
+        results["echo"] = await _load(f"http://127.0.0.1:{eport}", service_url,
+                                      args.conversations, args.messages, "hello there")
+    finally:
+        echo.terminate()
+        echo.wait()
+
+    port = _free_port()
+    easel = _start([py, "-m", "bot.cli", "serve", "--port", str(port)], env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(url, easel)
+        results["easel"] = await _load(url, service_url, args.conversations, args.messages,
+                                       "hello there")
+        # Image turn, end to end: POST -> ack -> generation -> proactive delivery.
+        e2e: list[float] = []
+        async with aiohttp.ClientSession() as s:
+            for i in range(args.image_runs + 1):
+                t0 = time.perf_counter()
+                async with s.post(url + "/api/messages", json=_activity(
+                        service_url, 999, i, f"/imagine --seed {i} a red apple on a table")) as r:
+                    await r.read()
+                arrived = await asyncio.wait_for(connector.images.get(), 120)
+                if i:  # the first run warms caches
+                    e2e.append(arrived - t0)
+    finally:
+        easel.terminate()
+        easel.wait()
+        await runner.cleanup()
+
+    # The baseline: the same demo model, size, steps and guidance, called directly.
+    from imaging.diffusers_engine import DiffusersEngine
+    from imaging.engine import ImageRequest
+
+    engine = DiffusersEngine.load(str(data_dir / "demo-model"), device="cpu")
+    w, h = engine.default_size
+    bare: list[float] = []
+    for i in range(args.image_runs + 1):
+        t0 = time.perf_counter()
+        engine.generate([ImageRequest("a red apple on a table", width=w, height=h,
+                                      steps=engine.default_steps,
+                                      guidance_scale=engine.guidance_scale, seed=i)])
+        if i:
+            bare.append(time.perf_counter() - t0)
+
+    n = args.conversations * args.messages
+    print(f"# bench/turn.py — {args.conversations} concurrent conversations × "
+          f"{args.messages} messages ({n} requests per bot), {os.cpu_count()} CPUs")
+    print()
+    print("| bot | ack req/s | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|")
+    for name in ("echo", "easel"):
+        rps, lat = results[name]
+        label = "bare botbuilder echo bot" if name == "echo" else "easel (plain message → help text)"
+        print(f"| {label} | {rps:.0f} | {_pct(lat, 0.5):.1f} | {_pct(lat, 0.99):.1f} |")
+    ratio = results["easel"][0] / results["echo"][0]
+    print(f"\nack throughput ratio easel / echo: {ratio:.2f}×  (target ≥ 3×)")
+    med_e2e, med_bare = statistics.median(e2e), statistics.median(bare)
+    print(f"\nimage turn ({w}x{h}, {engine.default_steps} steps, demo model, median of "
+          f"{args.image_runs}):")
+    print(f"  easel end-to-end (POST → image at connector): {med_e2e * 1000:.0f} ms")
+    print(f"  bare pipeline call:                           {med_bare * 1000:.0f} ms")
+    print(f"  ratio end-to-end / bare: {med_e2e / med_bare:.2f}  (target ≤ 1.10)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,270 @@
+"""Prompt building for the rules brain: expand a subject, apply follow-up edits, gloss.
+
+A prompt is handled as `PromptParts`: the subject clause (the user's words) followed by
+comma-separated extra clauses in priority order. That is also how LLM-written prompts are
+usually shaped, so follow-ups work on an earlier prompt whichever backend wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.llm import rules_lexicon as lex
+from bot.llm.common import fit_prompt
+
+_MEDIA = [(m, re.compile(rf"\b(?:{m.pattern})\b")) for m in lex.MEDIA]
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_KNOWN_CUES: dict[str, str] = {}  # cue clause -> kind, to recognise our own cues later
+for _cues in lex.CATEGORY_CUES.values():
+    for _kind in ("medium", "composition", "lighting", "detail", "optics"):
+        for _clause in getattr(_cues, _kind).split(","):
+            if _clause.strip():
+                _KNOWN_CUES[_clause.strip()] = _kind
+for _medium in lex.MEDIA:
+    _KNOWN_CUES[_medium.name] = "medium"
+    for _clause in _medium.cues:
+        _KNOWN_CUES[_clause] = "medium"
+for _clauses in (*lex.TIMES.values(), *lex.MOODS.values()):
+    for _clause in _clauses:
+        for _part in _clause.split(","):
+            _KNOWN_CUES.setdefault(_part.strip(), "lighting")
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def find_medium(text: str) -> lex.Medium | None:
+    lowered = text.lower()
+    for medium, pattern in _MEDIA:
+        if pattern.search(lowered):
+            return medium
+    return None
+
+
+def category_of(subject: str) -> str:
+    """The category of the first word that has one: subjects usually lead with the head noun."""
+    for word in words(subject):
+        for name, vocab in lex.CATEGORY_WORDS.items():
+            if word in vocab or singular(word) in vocab:
+                return name
+    return "thing"
+
+
+def has_light(text: str) -> bool:
+    return any(w in lex.LIGHT_WORDS for w in words(text)) or "golden hour" in text.lower()
+
+
+@dataclass(slots=True)
+class PromptParts:
+    subject: str
+    extras: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, prompt: str) -> PromptParts:
+        clauses = [c.strip() for c in prompt.split(",") if c.strip()]
+        return cls(clauses[0] if clauses else "", clauses[1:])
+
+    def render(self, max_prompt_tokens: int) -> str:
+        seen: set[str] = set()
+        clauses = []
+        for clause in [self.subject, *self.extras]:
+            if clause and clause.lower() not in seen:
+                seen.add(clause.lower())
+                clauses.append(clause)
+        return fit_prompt(", ".join(clauses), max_prompt_tokens)
+
+
+def expand(subject: str) -> PromptParts:
+    """The user's subject first, then medium, composition, light and texture cues."""
+    cues = lex.CATEGORY_CUES[category_of(subject)]
+    medium = find_medium(subject)
+    extras: list[str] = []
+    if medium is None:
+        extras.append(cues.medium)
+        kind = "photo" if "photograph" in cues.medium else "paint"
+    else:  # the user's own style word stays in the subject; we only add its cues
+        extras.extend(medium.cues)
+        kind = medium.kind
+    if "portrait" in subject.lower():
+        extras.append("close-up portrait")
+    else:
+        extras.append(cues.composition)
+    if cues.lighting and not has_light(subject) and kind != "flat":
+        extras.append(cues.lighting)
+    if kind != "flat":
+        extras.append(cues.detail)
+    if kind == "photo" and cues.optics:
+        extras.append(cues.optics)
+    return PromptParts(subject, [e for clause in extras for e in _split(clause)])
+
+
+def _split(clause: str) -> list[str]:
+    return [c.strip() for c in clause.split(",") if c.strip()]
+
+
+def _without(extras: list[str], kinds: set[str], words_in: frozenset[str] = frozenset()) -> list[str]:
+    kept = []
+    for clause in extras:
+        kind = _KNOWN_CUES.get(clause)
+        if kind in kinds:
+            continue
+        if words_in and any(w in words_in for w in words(clause)):
+            continue
+        kept.append(clause)
+    return kept
+
+
+# --- follow-up edits ----------------------------------------------------------------------
+_TIME_IN_SUBJECT = re.compile(
+    r"\s*\b(?:at|during|in the|by)\s+(?:" + "|".join(sorted(lex.TIMES, key=len, reverse=True))
+    + r")\b",
+    re.I,
+)
+
+
+def set_time(parts: PromptParts, when: str) -> PromptParts:
+    subject = _TIME_IN_SUBJECT.sub("", parts.subject).strip()
+    extras = _without(parts.extras, {"lighting"}, lex.LIGHT_WORDS)
+    return PromptParts(subject, [*lex.TIMES[when], *extras])
+
+
+def set_mood(parts: PromptParts, mood: str) -> PromptParts:
+    new = lex.MOODS[mood]
+    replaces_light = any(has_light(c) for c in new)
+    extras = _without(parts.extras, {"lighting"} if replaces_light else set())
+    return PromptParts(parts.subject, [*(c for n in new for c in _split(n)), *extras])
+
+
+def set_medium(parts: PromptParts, medium: lex.Medium, phrase: str | None = None) -> PromptParts:
+    """Swap the medium: drop the old medium words and cues that clash with the new one."""
+    subject = parts.subject
+    old = find_medium(subject)
+    if old is not None:
+        pattern = next(p for m, p in _MEDIA if m is old)
+        # "a watercolour of a fox" -> "a fox"; "a fox, watercolour" handled via extras.
+        subject = re.sub(rf"^(?:an?\s+)?(?:{pattern.pattern})\s+of\s+", "", subject, flags=re.I)
+        subject = re.sub(pattern.pattern, "", subject, flags=re.I)
+        subject = re.sub(r"\s{2,}", " ", subject).strip(" ,")
+    drop = {"medium", "optics"} if medium.kind != "photo" else {"medium"}
+    if medium.kind == "flat":
+        drop |= {"detail"}
+    extras = [c for c in _without(parts.extras, drop) if find_medium(c) is None]
+    return PromptParts(subject or parts.subject, [phrase or medium.name, *medium.cues, *extras])
+
+
+def add_thing(parts: PromptParts, thing: str) -> PromptParts:
+    thing = re.sub(r"\s+(?:on|to|onto|into)\s+(?:it|him|her|them|the (?:image|picture))$", "",
+                   thing.strip(), flags=re.I)
+    head = singular(words(thing)[-1]) if words(thing) else ""
+    subject = parts.subject
+    if re.search(r"\b(?:with|wearing)\b", subject, re.I):
+        joiner = "and"
+    else:
+        joiner = "wearing" if head in lex.CLOTHING else "with"
+    return PromptParts(f"{subject} {joiner} {thing}", parts.extras)
+
+
+def remove_thing(parts: PromptParts, thing: str) -> PromptParts | None:
+    """Drop the noun phrase naming `thing` (with its connecting word); None if nothing is left."""
+    target = words(thing)
+    if not target:
+        return parts
+    head = singular(target[-1])
+    tokens = parts.subject.split()
+    lowered = [singular(re.sub(r"\W", "", t.lower())) for t in tokens]
+    if head not in lowered:
+        return PromptParts(parts.subject, [c for c in parts.extras if head not in words(c)])
+    end = lowered.index(head)
+    start = end
+    # Walk back over adjectives to the determiner ("a big brown dog").
+    while start > 0 and end - start < 4:
+        prev = lowered[start - 1]
+        if prev in lex.CONNECTORS:
+            break
+        start -= 1
+        if prev in lex.DETERMINERS:
+            break
+    # Take the words that tied the phrase to the rest ("and", "with", "in front of").
+    for phrase in lex.CONNECTOR_PHRASES:
+        if start >= len(phrase) and tuple(lowered[start - len(phrase) : start]) == phrase:
+            start -= len(phrase)
+            break
+    else:
+        if start >= 1 and lowered[start - 1].endswith("ing"):  # "walking her dog"
+            start -= 1
+    rest = tokens[:start] + tokens[end + 1 :]
+    if start == 0:  # the head itself went: "on a skateboard" -> "a skateboard"
+        while rest and re.sub(r"\W", "", rest[0].lower()) in lex.CONNECTORS:
+            rest = rest[1:]
+    subject = " ".join(rest).strip(" ,")
+    if not words(subject):
+        return None
+    extras = [c for c in parts.extras if head not in [singular(w) for w in words(c)]]
+    return PromptParts(subject, extras)
+
+
+def recolour(parts: PromptParts, noun: str, adjective: str) -> PromptParts | None:
+    """"make the cat orange" -> "an orange cat"; None when the noun is not in the subject."""
+    pattern = re.compile(rf"\b((?:an?|the)\s+)?({re.escape(noun)})\b", re.I)
+    match = pattern.search(parts.subject)
+    if match is None:
+        return None
+    article = match.group(1) or ""
+    if article.strip().lower() in {"a", "an"}:
+        article = ("an " if adjective[0].lower() in "aeiou" else "a ")
+    subject = parts.subject[: match.start()] + f"{article}{adjective} {match.group(2)}"
+    return PromptParts(subject + parts.subject[match.end() :], parts.extras)
+
+
+def modify(parts: PromptParts, clause: str) -> PromptParts:
+    """An edit we have no special rule for: keep it verbatim, right after the subject."""
+    return PromptParts(parts.subject, [clause.strip(), *parts.extras])
+
+
+# --- other languages ----------------------------------------------------------------------
+def gloss(text: str, lang: str) -> str:
+    """Word-by-word English for the small glossary; unknown words are kept as written."""
+    nouns, adjectives = lex.GLOSS_NOUNS[lang], lex.GLOSS_ADJECTIVES[lang]
+    function_words = lex.GLOSS_WORDS[lang]
+    out: list[tuple[str, str]] = []  # (english, role)
+    for raw in re.split(r"[\s']+", text.strip()):
+        word = raw.strip(".,!?¡¿").lower()
+        if not word:
+            continue
+        if word in function_words:
+            if function_words[word]:
+                out.append((function_words[word], "function"))
+        elif word in nouns:
+            out.append((nouns[word], "noun"))
+        elif (adj := _adjective(word, adjectives, lang)) is not None:
+            out.append((adj, "adjective"))
+        else:
+            out.append((raw.strip(".,!?¡¿"), "other"))
+    if lang in lex.ADJECTIVE_AFTER_NOUN:
+        for i in range(len(out) - 1):
+            if out[i][1] == "noun" and out[i + 1][1] == "adjective":
+                out[i], out[i + 1] = out[i + 1], out[i]
+    english = " ".join(w for w, _ in out)
+    return re.sub(r"\ba (?=[aeiou])", "an ", english)
+
+
+def _adjective(word: str, table: dict[str, str], lang: str) -> str | None:
+    if word in table:
+        return table[word]
+    if lang == "de":  # German inflects adjectives: rote, roten, roter, rotes, rotem
+        for ending in ("en", "er", "es", "em", "e"):
+            if word.endswith(ending) and word[: -len(ending)] in table:
+                return table[word[: -len(ending)]]
+    return None
