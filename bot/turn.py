@@ -23,6 +23,11 @@ class Turn:
     user_name: str | None = None
     is_group: bool = False  # group chat / channel: several users share the conversation
     tenant_id: str | None = None
+    # The generation the user pointed at (a button under an image, a reply to an image
+    # message); commands like "/vary 2" and "/edit 1 …" then act on it instead of the latest.
+    reference: str | None = None
+    # Images the user attached (already downloaded and checked by the channel).
+    attachments: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ class Reply:
     user_prompt: str | None = None  # what the user asked for
     steps: int | None = None
     withheld: int = 0  # images withheld by the safety gate
+    generation_id: str | None = None  # the stored generation, for buttons that act on it
 
 
 # A progress sink gets (step, total_steps); channels may turn it into "working… 3/4".

@@ -25,6 +25,9 @@ class Verdict:
     category: Category | None = None  # the category that blocked, when not allowed
     scores: dict[str, float] = field(default_factory=dict)
     reason: str = ""  # for logs and audit, never shown to the user verbatim
+    # True when the check itself failed (classifier error, timeout): the gate refuses, and the
+    # refusal says the check failed rather than blaming the user's words.
+    error: bool = False
 
 
 class TextClassifier(Protocol):
