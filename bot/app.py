@@ -7,9 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 from aiohttp import web
-from botbuilder.core import TurnContext
+from botbuilder.core import Storage, TurnContext
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 
 from bot.assistant import Assistant, AssistantConfig
@@ -24,14 +25,16 @@ from bot.llm.base import Brain
 from bot.llm.factory import build_brain
 from bot.llm.rules import RulesBrain
 from bot.settings import Settings
+from bot.state import StorageConversationStore
+from bot.storage import EtagMemoryStorage, RedisStorage
 from bot.tasks import BackgroundTasks
 from imaging.demo_model import ensure_demo_model
 from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import ImageEngine
 from imaging.jobs import JobRunner
-from imaging.store import ImageStore
+from imaging.store import ImageStore, RedisImageStore
 from tools.base import ToolRegistry
-from tools.image import GenerateImageTool, ImageLimits
+from tools.image import EditImageTool, GenerateImageTool, ImageLimits
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +67,33 @@ class Services:
 
     settings: Settings
     engine: ImageEngine
-    store: ImageStore
+    store: ImageStore | RedisImageStore
     runner: JobRunner
     tools: ToolRegistry
     assistant: Assistant
     brain: Brain
+    conversations: StorageConversationStore | None = None
+    redis: Any = None
+    owns_redis: bool = False  # close the client on shutdown only if we opened it
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
         await self.runner.close()
         await self.brain.aclose()
+        if self.redis is not None and self.owns_redis:
+            await self.redis.aclose()
+
+    async def purge_images_forever(self, every_s: float = 3600) -> None:
+        """Expire stored image files with the same TTL as the records."""
+        while True:
+            try:
+                gone = await asyncio.to_thread(self.store.purge_expired_sync)
+                if gone:
+                    log.info("deleted %d expired images", gone)
+            except OSError as exc:
+                log.warning("image purge failed: %s", exc)
+            await asyncio.sleep(every_s)
 
 
 def load_brain(settings: Settings) -> Brain:
@@ -83,10 +102,35 @@ def load_brain(settings: Settings) -> Brain:
                        base_url=settings.llm_base_url, api_key=settings.llm_api_key)
 
 
-def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None = None
-                   ) -> Services:
+def storage_prefix(settings: Settings) -> str:
+    """Keys are namespaced per bot, so several bots can share one Redis."""
+    return f"easel:{settings.microsoft_app_id or 'local'}:"
+
+
+def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None = None,
+                   redis_client: Any = None) -> Services:
+    """Wire the long-lived objects. With `EASEL_REDIS_URL`, records (and, if configured,
+    images) go to Redis; `redis_client` lets tests and the CLI pass their own."""
     brain = brain or RulesBrain()
-    store = ImageStore(settings.data_dir / "images")
+    ttl_s = int(settings.state_ttl_days * 86400)
+    owns_redis = False
+    if settings.redis_url and redis_client is None:
+        owns_redis = True
+        import redis.asyncio as aioredis
+
+        # Short timeouts: when Redis is down the user hears so within seconds.
+        redis_client = aioredis.from_url(settings.redis_url, socket_timeout=3,
+                                         socket_connect_timeout=3, health_check_interval=30)
+    storage: Storage
+    if redis_client is not None:
+        storage = RedisStorage(redis_client, prefix=storage_prefix(settings), ttl_s=ttl_s)
+    else:
+        storage = EtagMemoryStorage(ttl_s=ttl_s)
+    store: ImageStore | RedisImageStore
+    if settings.image_store == "redis" and redis_client is not None:
+        store = RedisImageStore(redis_client, prefix=storage_prefix(settings), ttl_s=ttl_s)
+    else:
+        store = ImageStore(settings.data_dir / "images", ttl_s=ttl_s)
     runner = JobRunner(engine, max_batch_images=settings.max_batch_images)
     default_size = settings.default_size() or engine.default_size
     limits = ImageLimits(
@@ -96,10 +140,14 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
         max_side=settings.max_image_side,
         max_images=settings.max_images,
     )
-    tools = ToolRegistry([GenerateImageTool(runner, store, limits)])
-    assistant = Assistant(tools, brain, config=AssistantConfig(
-        max_images=settings.max_images, max_side=settings.max_image_side))
-    return Services(settings, engine, store, runner, tools, assistant, brain)
+    generate = GenerateImageTool(runner, store, limits)
+    tools = ToolRegistry([generate, EditImageTool(generate)])
+    conversations = StorageConversationStore(storage)
+    assistant = Assistant(tools, brain, store=conversations, images=store,
+                          config=AssistantConfig(max_images=settings.max_images,
+                                                 max_side=settings.max_image_side))
+    return Services(settings, engine, store, runner, tools, assistant, brain,
+                    conversations=conversations, redis=redis_client, owns_redis=owns_redis)
 
 
 def _bot_framework_config(settings: Settings) -> SimpleNamespace:
@@ -150,9 +198,11 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         state["bot"] = TeamsBot(svc.assistant, adapter, renderer, svc.tasks,
                                 settings.microsoft_app_id)
         app[SERVICES] = svc
+        svc.tasks.spawn(svc.purge_images_forever(), name="easel-image-purge")
         log.info("easel is ready (image model: %s)", svc.engine.name)
         yield
         await svc.aclose()
+        await state["bot"].aclose()  # type: ignore[attr-defined]
         await adapter.aclose()
 
     app.cleanup_ctx.append(lifecycle)

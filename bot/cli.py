@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -103,14 +102,16 @@ async def _imagine(args: argparse.Namespace) -> int:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         for img, path in zip(reply.images, _out_paths(out, len(reply.images)), strict=True):
-            src = svc.store.path_for(img.image_id)
-            assert src is not None
+            data = await svc.store.read(img.image_id)
+            assert data is not None
             if path.suffix.lower() in (".png", ""):
-                shutil.copyfile(src, path)
+                path.write_bytes(data)
             else:  # let PIL convert to the format the file name asks for
+                import io
+
                 from PIL import Image
 
-                with Image.open(src) as im:
+                with Image.open(io.BytesIO(data)) as im:
                     im.convert("RGB").save(path)
             print(f"{path}  (seed {img.seed}, {img.width}x{img.height})")
         print(f"prompt used: {reply.prompt}")
@@ -148,12 +149,23 @@ async def _chat() -> int:
             print("\r", end="")
             if reply.kind is ReplyKind.IMAGES:
                 for img in reply.images:
-                    print(f"easel> saved {svc.store.path_for(img.image_id)} (seed {img.seed})")
+                    print(f"easel> saved {await _local_path(svc, img.image_id)} (seed {img.seed})")
                 print(f"       prompt used: {reply.prompt}")
             else:
                 print(f"easel> {reply.text}")
     finally:
         await svc.aclose()
+
+
+async def _local_path(svc, image_id: str) -> Path:  # svc: Services
+    """Where the user can open the image: its file, or a copy when images live in Redis."""
+    path = svc.store.path_for(image_id)
+    if path is not None:
+        return path
+    out = svc.settings.data_dir / "chat" / f"{image_id}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(await svc.store.read(image_id) or b"")
+    return out
 
 
 def cmd_demo_model(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Slash-command parsing, shared by every channel.
 
 `/imagine [--n N] [--size WxH] [--seed S] [--raw] prompt` (also without the slash),
-`/help`, `/settings [name=value ...]`. Parsing never raises: bad input becomes a `Command` with an `error` the
+`/help`, `/settings [name=value ...]`, `/vary [N]`, `/edit [N] <instruction>`, `/undo`,
+`/history`, `/forget`. Parsing never raises: bad input becomes a `Command` with an `error` the
 assistant shows to the user.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-COMMANDS = ("imagine", "help", "settings")
+COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw)(?:=(\S+))?$")
@@ -37,9 +38,24 @@ def parse(text: str) -> Command:
         if not m:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
-    if name in ("help", "settings"):
+    if name in ("help", "settings", "undo", "history", "forget"):
         return Command(name, text=rest.strip())
+    if name in ("vary", "edit"):
+        return _parse_indexed(name, rest)
     return _parse_imagine(rest)
+
+
+def _parse_indexed(name: str, rest: str) -> Command:
+    """`/vary [N]`, `/edit [N] <instruction>` (N may also be written #N)."""
+    m = re.match(r"^#?([0-9]+)\b\s*(.*)$", rest.strip(), re.S)
+    cmd = Command(name, text=rest.strip())
+    if m:
+        index = int(m.group(1))
+        if not 1 <= index <= 9:
+            cmd.error = f"there is no image {index}; results have 1 to 4 images"
+        cmd.options["index"] = str(index)
+        cmd.text = m.group(2).strip()
+    return cmd
 
 
 def _parse_imagine(rest: str) -> Command:

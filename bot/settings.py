@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     # --- state and delivery ---
     redis_url: str | None = None
+    image_store: Literal["file", "redis"] = "file"  # where images live (redis needs redis_url)
+    state_ttl_days: float = Field(default=30, gt=0, le=3650)  # records and images expire
     public_url: str | None = None
     data_dir: Path = Path(".easel-data")
 
@@ -111,6 +113,8 @@ class Settings(BaseSettings):
                 raise ValueError("MicrosoftAppId is set but MicrosoftAppPassword is empty")
             if self.microsoft_app_type in ("SingleTenant", "UserAssignedMSI") and not self.microsoft_app_tenant_id:
                 raise ValueError(f"MicrosoftAppType={self.microsoft_app_type} needs MicrosoftAppTenantId")
+        if self.image_store == "redis" and not self.redis_url:
+            raise ValueError("EASEL_IMAGE_STORE=redis needs EASEL_REDIS_URL")
         if self.rewriter == "openai" and not (self.llm_base_url and self.llm_model):
             raise ValueError("EASEL_REWRITER=openai needs EASEL_LLM_BASE_URL and EASEL_LLM_MODEL")
         if self.rewriter == "transformers" and not self.llm_model:

@@ -64,6 +64,7 @@ class DiffusersEngine:
         self.guidance_scale = guidance_scale
         self.max_batch_images = max_batch_images
         self.default_size = self._native_size(pipe)
+        self._img2img: Any = None
 
     @classmethod
     def load(cls, model: str, *, device: str = "auto", default_steps: int | None = None,
@@ -121,6 +122,16 @@ class DiffusersEngine:
         side = int(sample) * scale if sample else 512
         return side, side
 
+    def img2img_pipe(self) -> Any:
+        """The image-to-image twin of the loaded pipeline, sharing its weights (no second
+        copy in memory), built on first use."""
+        if self._img2img is None:
+            from diffusers import AutoPipelineForImage2Image
+
+            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
+
     def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                  ) -> list[ImageResult]:
         """All `reqs` must share a batch key; they run as one pipeline call."""
@@ -144,6 +155,16 @@ class DiffusersEngine:
                 negatives.append(r.negative_prompt or "")
                 generators.append(torch.Generator(device=gen_device).manual_seed(s))
         total = first.steps
+        pipe = self.pipe
+        if first.is_edit:
+            import math
+
+            strength = min(1.0, max(0.05, first.strength or 0.5))
+            # img2img runs only steps x strength denoising steps; ask for more so that an
+            # edit gets about as many real steps as a fresh image.
+            call_steps = max(first.steps, math.ceil(first.steps / strength))
+            total = max(1, int(call_steps * strength))
+            pipe = self.img2img_pipe()
 
         def _on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
             if on_step is not None:
@@ -154,16 +175,27 @@ class DiffusersEngine:
             prompt=prompts,
             num_inference_steps=first.steps,
             guidance_scale=first.guidance_scale,
-            width=first.width,
-            height=first.height,
             generator=generators,
             callback_on_step_end=_on_step_end,
         )
+        if first.is_edit:
+            from PIL import Image
+
+            inits = []
+            for r in reqs:
+                assert r.init_image is not None
+                init = r.init_image.convert("RGB")
+                if init.size != (r.width, r.height):
+                    init = init.resize((r.width, r.height), Image.Resampling.LANCZOS)
+                inits.extend([init] * r.n)
+            call.update(image=inits, strength=strength, num_inference_steps=call_steps)
+        else:
+            call.update(width=first.width, height=first.height)
         if first.negative_prompt is not None and first.guidance_scale > 1.0:
             call["negative_prompt"] = negatives
         try:
             with torch.inference_mode():
-                out = self.pipe(**call)
+                out = pipe(**call)
         except torch.cuda.OutOfMemoryError as exc:  # type: ignore[attr-defined]
             raise GenerationError("the GPU ran out of memory; try fewer or smaller images") from exc
         except Exception as exc:

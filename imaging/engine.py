@@ -22,11 +22,19 @@ class ImageRequest:
     guidance_scale: float = 0.0
     seed: int = 0
     negative_prompt: str | None = None
+    # Image-to-image: start from `init_image` (resized to width x height); `strength` is
+    # how far to move away from it (0 = unchanged, 1 = ignore it).
+    init_image: Image.Image | None = field(default=None, compare=False, repr=False)
+    strength: float | None = None
 
-    def batch_key(self) -> tuple[int, int, int, float, bool]:
+    @property
+    def is_edit(self) -> bool:
+        return self.init_image is not None
+
+    def batch_key(self) -> tuple[object, ...]:
         """Requests with the same key can share one pipeline call."""
         return (self.width, self.height, self.steps, self.guidance_scale,
-                self.negative_prompt is not None)
+                self.negative_prompt is not None, self.is_edit, self.strength)
 
 
 @dataclass(slots=True)

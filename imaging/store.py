@@ -22,14 +22,27 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 @dataclass(frozen=True, slots=True)
 class StoredImage:
     image_id: str
-    path: Path
+    path: Path | None  # None when the image lives in Redis
     width: int
     height: int
 
 
+def new_image_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 class ImageStore:
-    def __init__(self, root: Path) -> None:
+    """PNG files under `root`, optionally expiring after `ttl_s` (see `purge_expired`)."""
+
+    def __init__(self, root: Path, ttl_s: int | None = None) -> None:
         self.root = root
+        self.ttl_s = ttl_s
         self.root.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
@@ -43,7 +56,7 @@ class ImageStore:
         return self.root / image_id[:2] / f"{image_id}.png"
 
     def save_sync(self, image: Image.Image) -> StoredImage:
-        image_id = secrets.token_urlsafe(24)
+        image_id = new_image_id()
         path = self.path_for(image_id)
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,3 +85,76 @@ class ImageStore:
         img = Image.open(io.BytesIO(data))
         img.load()
         return img
+
+    async def delete(self, image_ids: list[str]) -> int:
+        def run() -> int:
+            gone = 0
+            for image_id in image_ids:
+                path = self.path_for(image_id)
+                if path is not None and path.is_file():
+                    path.unlink()
+                    gone += 1
+            return gone
+
+        return await asyncio.to_thread(run)
+
+    def purge_expired_sync(self, now: float | None = None) -> int:
+        """Delete images older than the TTL; returns how many went."""
+        import time
+
+        if not self.ttl_s:
+            return 0
+        cutoff = (now or time.time()) - self.ttl_s
+        gone = 0
+        for path in self.root.glob("*/*.png"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    gone += 1
+            except FileNotFoundError:
+                pass
+        return gone
+
+
+class RedisImageStore:
+    """Images as PNG bytes in Redis with a TTL, for deployments without shared disk."""
+
+    def __init__(self, client: object, *, prefix: str = "easel:", ttl_s: int | None = None
+                 ) -> None:
+        self.client = client  # redis.asyncio.Redis
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+
+    valid_id = staticmethod(ImageStore.valid_id)
+
+    def _k(self, image_id: str) -> str:
+        return f"{self.prefix}img:{image_id}"
+
+    def path_for(self, image_id: str) -> Path | None:
+        return None
+
+    async def save(self, image: Image.Image) -> StoredImage:
+        data = await asyncio.to_thread(_png, image)
+        image_id = new_image_id()
+        await self.client.set(self._k(image_id), data, ex=self.ttl_s or None)  # type: ignore[attr-defined]
+        return StoredImage(image_id, None, image.width, image.height)
+
+    async def read(self, image_id: str) -> bytes | None:
+        if not self.valid_id(image_id):
+            return None
+        return await self.client.get(self._k(image_id))  # type: ignore[attr-defined]
+
+    async def open(self, image_id: str) -> Image.Image | None:
+        data = await self.read(image_id)
+        if data is None:
+            return None
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img
+
+    async def delete(self, image_ids: list[str]) -> int:
+        keys = [self._k(i) for i in image_ids if self.valid_id(i)]
+        return int(await self.client.delete(*keys)) if keys else 0  # type: ignore[attr-defined]
+
+    def purge_expired_sync(self, now: float | None = None) -> int:
+        return 0  # Redis expires keys itself

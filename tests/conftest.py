@@ -51,6 +51,7 @@ class FakeConnector:
     received: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0  # answer this many sends with 503 first
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # attachments served
     _event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
@@ -58,7 +59,14 @@ class FakeConnector:
         app.router.add_post("/v3/conversations/{cid}/activities", self._send)
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._send)
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
+        app.router.add_get("/v3/attachments/{aid}/views/original", self._attachment)
         return app
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        found = self.files.get(request.match_info["aid"])
+        if found is None:
+            return web.json_response({"error": {"code": "NotFound"}}, status=404)
+        return web.Response(body=found[0], content_type=found[1])
 
     async def _send(self, request: web.Request) -> web.Response:
         if self.fail_next > 0:
@@ -153,8 +161,8 @@ async def app_factory(demo_engine) -> AsyncIterator:
 
     started: list[RunningApp] = []
 
-    async def make(settings, *, with_engine: bool = True, brain=None) -> RunningApp:
-        services = build_services(settings, demo_engine, brain) if with_engine else None
+    async def make(settings, *, with_engine: bool = True, brain=None, redis=None) -> RunningApp:
+        services = build_services(settings, demo_engine, brain, redis) if with_engine else None
         app = create_app(settings, services)
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
@@ -206,3 +214,21 @@ async def openid_server() -> AsyncIterator[str]:
     holder["base"] = str(server.make_url("")).rstrip("/")
     yield holder["base"] + "/openidconfiguration"
     await server.close()
+
+
+@pytest.fixture
+async def redis_client():
+    """A real Redis (EASEL_TEST_REDIS_URL, default db 15), flushed before and after."""
+    import redis.asyncio as aioredis
+
+    url = os.environ.get("EASEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = aioredis.from_url(url, socket_timeout=3, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        await client.aclose()
+        pytest.skip(f"no Redis at {url} ({exc}); `make test` starts one")
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()

@@ -1,4 +1,5 @@
-"""The image tool: `generate_image(prompt, n, size, seed?, negative_prompt?)`."""
+"""The image tools: `generate_image(prompt, n, size, seed?, negative_prompt?)` and
+`edit_image(image_id, prompt, strength, seed?)` (image-to-image of a stored image)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bot.settings import parse_size
 from bot.turn import DeliveredImage
-from imaging.engine import ImageRequest
+from imaging.engine import ImageRequest, ImageResult
 from imaging.jobs import JobRunner
 from imaging.store import ImageStore
 from tools.base import ToolArgsError, ToolContext, ToolResult, ToolSpec
@@ -70,6 +71,11 @@ class GenerateImageTool:
         assert isinstance(args, GenerateImageArgs)
         request = self.build_request(args, ctx.steps)
         result = await self.runner.submit(request, user=ctx.user_id, progress=ctx.progress)
+        return await self.deliver(result, ctx, request)
+
+    async def deliver(self, result: ImageResult, ctx: ToolContext, request: ImageRequest
+                      ) -> ToolResult:
+        """Check (safety), store and describe the images of a finished job."""
         keep = [True] * len(result.images)
         if self.image_check is not None:
             keep = await self.image_check(result.images, ctx.user_id)
@@ -81,4 +87,47 @@ class GenerateImageTool:
             delivered.append(DeliveredImage(stored.image_id, stored.width, stored.height, seed))
         return ToolResult(images=delivered, prompt=request.prompt, steps=request.steps,
                           withheld=keep.count(False),
-                          data={"seed": request.seed, "size": f"{request.width}x{request.height}"})
+                          data={"seed": request.seed, "size": f"{request.width}x{request.height}",
+                                "width": request.width, "height": request.height})
+
+
+class EditImageArgs(BaseModel):
+    """Image-to-image from a stored image of this conversation."""
+
+    image_id: str = Field(min_length=22, max_length=64)
+    prompt: str = Field(min_length=1, max_length=1000)
+    strength: float = Field(default=0.5, ge=0.05, le=1.0)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    n: int = Field(default=1, ge=1, le=4)
+    negative_prompt: str | None = Field(default=None, max_length=1000)
+
+
+EDIT_IMAGE_SPEC = ToolSpec(
+    name="edit_image",
+    description="Change a stored image of this conversation so it matches a new prompt, "
+                "keeping its composition (image-to-image).",
+    args_model=EditImageArgs,
+)
+
+
+class EditImageTool:
+    spec: ToolSpec = EDIT_IMAGE_SPEC
+
+    def __init__(self, generate: GenerateImageTool) -> None:
+        self.generate = generate  # shares its runner, store, limits and image check
+
+    async def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
+        assert isinstance(args, EditImageArgs)
+        g = self.generate
+        source = await g.store.open(args.image_id)
+        if source is None:
+            raise ToolArgsError("that image is no longer available; make a new one")
+        seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+        request = ImageRequest(
+            prompt=args.prompt, n=args.n, width=source.width, height=source.height,
+            steps=ctx.steps or g.limits.steps, guidance_scale=g.limits.guidance_scale,
+            seed=seed, negative_prompt=args.negative_prompt or None,
+            init_image=source.convert("RGB"), strength=args.strength,
+        )
+        result = await g.runner.submit(request, user=ctx.user_id, progress=ctx.progress)
+        return await g.deliver(result, ctx, request)

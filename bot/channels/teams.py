@@ -11,10 +11,12 @@ import asyncio
 import logging
 import re
 
+import aiohttp
 from botbuilder.core import ActivityHandler, BotAdapter, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
 
 from bot.assistant import Assistant
+from bot.channels.attachments import AttachmentError, AttachmentLimits, fetch_image
 from bot.channels.teams_render import TeamsRenderer
 from bot.tasks import BackgroundTasks
 from bot.turn import Reply, ReplyKind, Response, Turn
@@ -42,6 +44,20 @@ def strip_mentions(activity: Activity) -> str:
     return " ".join(text.split())
 
 
+def _tenant(activity: Activity) -> str | None:
+    """Teams puts the tenant in channelData.tenant.id (conversation.tenantId is optional)."""
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = (data.get("tenant") or {}).get("id") if isinstance(data.get("tenant"), dict) else None
+    return tenant or activity.conversation.tenant_id or None
+
+
+def _replied_generation(activity: Activity) -> str | None:
+    """A card button or message-back submit can name the generation it belongs to."""
+    value = activity.value if isinstance(activity.value, dict) else None
+    ref = value.get("generation_id") if value else None
+    return ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
+
+
 class TeamsBot(ActivityHandler):
     def __init__(self, assistant: Assistant, adapter: BotAdapter, renderer: TeamsRenderer,
                  tasks: BackgroundTasks, app_id: str) -> None:
@@ -50,10 +66,51 @@ class TeamsBot(ActivityHandler):
         self.renderer = renderer
         self.tasks = tasks
         self.app_id = app_id
+        self.attachment_limits = AttachmentLimits()
+        self._http: aiohttp.ClientSession | None = None
+
+    async def _attachments(self, turn_context: TurnContext) -> tuple[bytes, ...]:
+        activity = turn_context.activity
+        wanted = [a for a in activity.attachments or []
+                  if (a.content_type or "").lower().startswith("image/") and a.content_url]
+        others = [a for a in activity.attachments or []
+                  if (a.content_type or "") == "application/vnd.microsoft.teams.file.download.info"]
+        if not wanted and others:
+            raise AttachmentError("I can't open files shared from OneDrive or SharePoint; "
+                                  "paste the picture into the message instead.")
+        if not wanted:
+            return ()
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        token = await self._connector_token(turn_context)
+        data = await fetch_image(wanted[0].content_url, service_url=activity.service_url,
+                                 session=self._http, token=token, limits=self.attachment_limits)
+        return (data,)
+
+    async def _connector_token(self, turn_context: TurnContext) -> str | None:
+        """Teams serves pasted images only to the bot, with its Bot Framework token."""
+        client = turn_context.turn_state.get(self.adapter.BOT_CONNECTOR_CLIENT_KEY)
+        creds = getattr(getattr(client, "config", None), "credentials", None)
+        if creds is None or not self.app_id or not hasattr(creds, "get_access_token"):
+            return None
+        try:
+            return await asyncio.to_thread(creds.get_access_token)
+        except Exception as exc:
+            log.warning("could not get a token to download an attachment: %s", exc)
+            return None
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         conv = activity.conversation
+        try:
+            attachments = await self._attachments(turn_context)
+        except AttachmentError as exc:
+            await turn_context.send_activity(str(exc))
+            return
         turn = Turn(
             channel="teams",
             conversation_id=conv.id,
@@ -61,7 +118,9 @@ class TeamsBot(ActivityHandler):
             user_name=activity.from_property.name if activity.from_property else None,
             text=strip_mentions(activity),
             is_group=bool(conv.is_group) or conv.conversation_type in ("channel", "groupChat"),
-            tenant_id=conv.tenant_id,
+            tenant_id=_tenant(activity),
+            attachments=attachments,
+            reference=_replied_generation(activity),
         )
         response = await self.assistant.respond(turn)
         outgoing = []

@@ -1,0 +1,189 @@
+"""Image actions on a conversation's history: generate, edit, vary, undo, history, forget.
+
+The assistant decides *what* to do; the studio does it against the conversation record
+(bot/state.py) and the image tools, and records each result as a generation whose parent
+is the picture it came from, so /undo can walk back and follow-ups edit the picked image.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from bot.state import ConversationRecord, ConversationStore, Generation
+from bot.turn import DeliveredImage, ProgressSink, Reply, ReplyKind, Turn
+from imaging.engine import GenerationError
+from tools.base import ToolContext, ToolError, ToolRegistry, ToolResult
+from tools.image_args import GenerateImageArgs
+
+log = logging.getLogger(__name__)
+
+VARY_STRENGTH = 0.6  # V1..V4: clearly a variation, still recognisably the same picture
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The picture an action applies to: a generation and one of its images."""
+
+    gen: Generation
+    index: int  # 0-based
+
+    @property
+    def image_id(self) -> str:
+        return self.gen.image_ids[self.index]
+
+    @property
+    def seed(self) -> int:
+        return self.gen.seeds[self.index] if self.index < len(self.gen.seeds) else self.gen.seeds[0]
+
+
+def pick(record: ConversationRecord, reference: str | None, index: int | None
+         ) -> Target | str:
+    """Resolve "image N of the referenced (or current) generation", or say what's wrong."""
+    gen = record.find(reference) if reference else record.current
+    if gen is None:
+        if reference:
+            return "That picture is not in this conversation's history any more."
+        return "There's no picture to change yet — describe one first, e.g. \"draw a fox\"."
+    if not gen.image_ids:
+        return "That picture has no images left."
+    if index is None:
+        return Target(gen, 0)
+    if index == -1:
+        return Target(gen, len(gen.image_ids) - 1)
+    if not 1 <= index <= len(gen.image_ids):
+        count = len(gen.image_ids)
+        return (f"There {'is' if count == 1 else 'are'} only {count} "
+                f"image{'s' if count != 1 else ''} in that result.")
+    return Target(gen, index - 1)
+
+
+class Studio:
+    def __init__(self, tools: ToolRegistry, store: ConversationStore) -> None:
+        self.tools = tools
+        self.store = store
+
+    async def generate(self, turn: Turn, key: str, user_key: str, args: GenerateImageArgs, *,
+                       user_text: str, raw: bool, steps: int | None,
+                       parent: Generation | None, kind: str,
+                       progress: ProgressSink | None) -> Reply:
+        ctx = ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps)
+        result = await self._run("generate_image", args.model_dump(exclude_none=True), ctx)
+        if isinstance(result, Reply):
+            return result
+        return await self._record(key, user_key, result, user_text=user_text, raw=raw,
+                                  parent=parent, kind=kind, steps=steps,
+                                  negative=args.negative_prompt)
+
+    async def edit(self, turn: Turn, key: str, user_key: str, target: Target, *, prompt: str,
+                   user_text: str, strength: float, seed: int | None, n: int = 1,
+                   negative: str | None = None, steps: int | None, kind: str = "edit",
+                   progress: ProgressSink | None) -> Reply:
+        ctx = ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps)
+        args = {"image_id": target.image_id, "prompt": prompt, "strength": strength, "n": n,
+                "seed": seed, "negative_prompt": negative}
+        result = await self._run("edit_image", {k: v for k, v in args.items() if v is not None},
+                                 ctx)
+        if isinstance(result, Reply):
+            return result
+        return await self._record(key, user_key, result, user_text=user_text, raw=False,
+                                  parent=target.gen, kind=kind, steps=steps, strength=strength,
+                                  negative=negative)
+
+    async def upload(self, key: str, user_key: str, image_id: str, width: int, height: int,
+                     user_text: str) -> Generation:
+        gen = Generation(id=Generation.new_id(), parent_id=None, user_text=user_text,
+                         prompt="(your image)", seeds=[secrets.randbelow(2**31)],
+                         image_ids=[image_id], width=width, height=height, kind="upload")
+        await self.store.update(key, lambda rec: rec.add(gen), user=user_key)
+        return gen
+
+    async def undo(self, key: str) -> Reply:
+        box: dict[str, Generation | str] = {}
+
+        def step_back(rec: ConversationRecord) -> None:
+            cur = rec.current
+            if cur is None:
+                box["msg"] = "There's nothing to undo yet."
+            elif cur.parent_id is None or rec.find(cur.parent_id) is None:
+                box["msg"] = "That's the first picture of this conversation; nothing to undo."
+            else:
+                rec.current_id = cur.parent_id
+                box["gen"] = rec.find(cur.parent_id)  # type: ignore[assignment]
+
+        await self.store.update(key, step_back)
+        gen = box.get("gen")
+        if not isinstance(gen, Generation):
+            return Reply(ReplyKind.TEXT, str(box.get("msg")))
+        return self.show(gen, text="Back to the previous picture; follow-ups now change this one.")
+
+    @staticmethod
+    def show(gen: Generation, text: str = "") -> Reply:
+        images = [DeliveredImage(i, gen.width, gen.height, s)
+                  for i, s in zip(gen.image_ids, _pad(gen.seeds, len(gen.image_ids)),
+                                  strict=True)]
+        return Reply(ReplyKind.IMAGES, text, images=images, prompt=gen.prompt,
+                     user_prompt=gen.user_text, steps=gen.steps, generation_id=gen.id)
+
+    @staticmethod
+    def history_text(record: ConversationRecord, limit: int = 5) -> str:
+        if not record.generations:
+            return "No pictures yet in this conversation."
+        lines = ["Recent pictures (newest last):"]
+        for g in record.generations[-limit:]:
+            mark = " ← current" if g.id == record.current_id else ""
+            ago = _ago(time.time() - g.created)
+            what = {"edit": "edit", "vary": "variation", "upload": "your upload"}.get(g.kind, "new")
+            lines.append(f"- `{g.id}` {ago} ({what}, {len(g.image_ids)} image"
+                         f"{'s' if len(g.image_ids) != 1 else ''}, seed {g.seeds[0]}): "
+                         f"“{_short(g.user_text, 60)}” → {_short(g.prompt, 140)}{mark}")
+        return "\n".join(lines)
+
+    async def _run(self, tool: str, args: dict, ctx: ToolContext) -> ToolResult | Reply:
+        try:
+            return await self.tools.call(tool, args, ctx)
+        except ToolError as exc:
+            return Reply(ReplyKind.ERROR, str(exc))
+        except GenerationError as exc:
+            log.warning("generation failed for %s: %s", ctx.conversation_id, exc)
+            return Reply(ReplyKind.ERROR, f"Sorry, I couldn't make that image: {exc}. "
+                                          "Please try again in a moment.")
+
+    async def _record(self, key: str, user_key: str, result: ToolResult, *, user_text: str,
+                      raw: bool, parent: Generation | None, kind: str, steps: int | None,
+                      strength: float | None = None, negative: str | None = None) -> Reply:
+        if not result.images:
+            return Reply(ReplyKind.ERROR, "Sorry, no image could be delivered. Please try "
+                                          "again or rephrase.", withheld=result.withheld)
+        gen = Generation(
+            id=Generation.new_id(), parent_id=parent.id if parent else None,
+            user_text=user_text, prompt=result.prompt or "",
+            seeds=[i.seed for i in result.images], image_ids=[i.image_id for i in result.images],
+            width=result.images[0].width, height=result.images[0].height,
+            steps=result.steps, kind=kind, strength=strength, negative_prompt=negative, raw=raw,
+        )
+        await self.store.update(key, lambda rec: rec.add(gen), user=user_key)
+        return Reply(ReplyKind.IMAGES, "", images=result.images, prompt=result.prompt,
+                     user_prompt=user_text, steps=result.steps, withheld=result.withheld,
+                     generation_id=gen.id)
+
+
+def _pad(seeds: list[int], n: int) -> list[int]:
+    return (seeds + [seeds[-1] if seeds else 0] * n)[:n]
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return "just now"
+    if seconds < 5400:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 172800:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
