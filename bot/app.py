@@ -20,6 +20,7 @@ from bot.channels.bf_compat import (
     patch_openid_refresh,
 )
 from bot.channels.teams import TeamsBot
+from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_render import TeamsRenderer
 from bot.llm.base import Brain
 from bot.llm.factory import build_brain
@@ -195,8 +196,11 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
             svc = build_services(settings, engine, brain)
         renderer = TeamsRenderer(svc.store, settings.public_url)
         state["services"] = svc
+        w, h = settings.default_size() or svc.engine.default_size
+        compose = ComposeExtension(svc.assistant, renderer, svc.tasks, default_size=f"{w}x{h}",
+                                   max_images=settings.max_images)
         state["bot"] = TeamsBot(svc.assistant, adapter, renderer, svc.tasks,
-                                settings.microsoft_app_id)
+                                settings.microsoft_app_id, compose=compose)
         app[SERVICES] = svc
         svc.tasks.spawn(svc.purge_images_forever(), name="easel-image-purge")
         log.info("easel is ready (image model: %s)", svc.engine.name)

@@ -49,7 +49,8 @@ HELP_TEXT = (
     "- options go before the prompt: `/imagine --n 2 --size 768x512 --seed 7 a red fox`\n"
     "- `/imagine --raw …` sends your words to the model exactly as written\n"
     "- `/vary` new takes of the last prompt; `/vary 2` variations of image 2\n"
-    "- `/edit 2 add a hat` changes image 2 of the last result; `/undo` goes back one step\n"
+    "- `/edit 2 add a hat` changes image 2 of the last result; `/pick 2` makes image 2 the "
+    "one follow-ups change; `/undo` goes back one step\n"
     "- `/history` lists recent pictures; `/forget` deletes everything I keep about you\n"
     "- `/settings` shows this conversation's defaults; `/settings raw=on n=2 size=768x512 "
     "steps=8` changes them (`reset` restores them)\n"
@@ -119,6 +120,9 @@ class Assistant:
             return Response(await self._forget(turn, key, ukey))
         if cmd.name == "undo":
             return Response(await self.studio.undo(key))
+        if cmd.name == "pick":
+            index = int(cmd.options["index"]) if "index" in cmd.options else None
+            return Response(await self.studio.choose(key, turn.reference, index))
         record = await self.store.load(key)
         if cmd.name == "history":
             return Response(Reply(ReplyKind.TEXT, self.studio.history_text(record)))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget")
+COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
+            "pick")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw)(?:=(\S+))?$")
@@ -38,9 +39,10 @@ def parse(text: str) -> Command:
         if not m:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
-    if name in ("help", "settings", "undo", "history", "forget"):
+    if name in ("help", "settings", "undo", "history", "forget",
+            "pick"):
         return Command(name, text=rest.strip())
-    if name in ("vary", "edit"):
+    if name in ("vary", "edit", "pick"):
         return _parse_indexed(name, rest)
     return _parse_imagine(rest)
 

@@ -73,6 +73,7 @@ class ConversationRecord:
     settings: ConversationSettings = field(default_factory=ConversationSettings)
     generations: list[Generation] = field(default_factory=list)
     current_id: str | None = None  # the picture follow-ups apply to (moves back on /undo)
+    current_index: int = 0  # which image of the current generation ("Use this one")
     user_ids: list[str] = field(default_factory=list)
 
     def history(self, limit: int = 6) -> list[HistoryItem]:
@@ -82,7 +83,13 @@ class ConversationRecord:
         while gen is not None and len(chain) < limit:
             chain.append(gen)
             gen = self.find(gen.parent_id) if gen.parent_id else None
-        return [g.as_history() for g in reversed(chain)]
+        items = [g.as_history() for g in reversed(chain)]
+        cur = self.current
+        if items and cur is not None and 0 < self.current_index < len(cur.seeds):
+            # Follow-ups build on the picked image, so the brain should reuse its seed.
+            last = items[-1]
+            items[-1] = HistoryItem(last.user_text, last.prompt, cur.seeds[self.current_index])
+        return items
 
     @property
     def current(self) -> Generation | None:
@@ -97,6 +104,7 @@ class ConversationRecord:
     def add(self, gen: Generation) -> None:
         self.generations.append(gen)
         self.current_id = gen.id
+        self.current_index = 0
         del self.generations[:-HISTORY_LIMIT]
 
     def image_ids(self) -> list[str]:
@@ -111,6 +119,7 @@ class ConversationRecord:
             settings=ConversationSettings(**data.get("settings", {})),
             generations=[Generation(**g) for g in data.get("generations", [])],
             current_id=data.get("current_id"),
+            current_index=int(data.get("current_index", 0)),
             user_ids=list(data.get("user_ids", [])),
         )
 

@@ -50,7 +50,8 @@ def pick(record: ConversationRecord, reference: str | None, index: int | None
     if not gen.image_ids:
         return "That picture has no images left."
     if index is None:
-        return Target(gen, 0)
+        picked = record.current_index if gen.id == record.current_id else 0
+        return Target(gen, picked if picked < len(gen.image_ids) else 0)
     if index == -1:
         return Target(gen, len(gen.image_ids) - 1)
     if not 1 <= index <= len(gen.image_ids):
@@ -100,6 +101,22 @@ class Studio:
         await self.store.update(key, lambda rec: rec.add(gen), user=user_key)
         return gen
 
+    async def choose(self, key: str, reference: str | None, index: int | None) -> Reply:
+        """"Use this one": make image N of a result the picture follow-ups change."""
+        box: dict[str, str] = {}
+
+        def apply(rec: ConversationRecord) -> None:
+            target = pick(rec, reference, index)
+            if isinstance(target, str):
+                box["msg"] = target
+                return
+            rec.current_id, rec.current_index = target.gen.id, target.index
+            box["msg"] = (f"Picked image {target.index + 1}. Follow-ups like \"make it darker\" "
+                          "now change that one.")
+
+        await self.store.update(key, apply)
+        return Reply(ReplyKind.TEXT, box["msg"])
+
     async def undo(self, key: str) -> Reply:
         box: dict[str, Generation | str] = {}
 
@@ -111,6 +128,7 @@ class Studio:
                 box["msg"] = "That's the first picture of this conversation; nothing to undo."
             else:
                 rec.current_id = cur.parent_id
+                rec.current_index = 0
                 box["gen"] = rec.find(cur.parent_id)  # type: ignore[assignment]
 
         await self.store.update(key, step_back)

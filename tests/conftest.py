@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +53,7 @@ class FakeConnector:
     received: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0  # answer this many sends with 503 first
+    fail_updates: bool = False  # refuse in-place updates (some clients can't edit)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # attachments served
     _event: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -75,13 +78,18 @@ class FakeConnector:
         body = await request.json()
         body["_path"] = request.path
         body["_auth"] = request.headers.get("Authorization")
+        body["_id"] = f"act-{len(self.received) + 1}"
         self.received.append(body)
         self._event.set()
-        return web.json_response({"id": f"act-{len(self.received)}"})
+        return web.json_response({"id": body["_id"]})
 
     async def _update(self, request: web.Request) -> web.Response:
+        if self.fail_updates:
+            return web.json_response({"error": {"code": "BadArgument"}}, status=400)
         body = await request.json()
+        body["_updated"] = request.match_info["aid"]
         self.updated.append(body)
+        self.received.append(body)  # what the user sees: tests read one list
         self._event.set()
         return web.json_response({"id": request.match_info["aid"]})
 

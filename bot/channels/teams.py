@@ -1,8 +1,12 @@
 """Teams (Bot Framework) channel: activities -> Turn -> Assistant -> activities.
 
-The request is acknowledged at once (typing + a short "working" message); the image is
-delivered later as a proactive message through `continue_conversation`, because Teams
-abandons a request after 15 s and image generation can take longer.
+The request is acknowledged at once (typing + a short "working" message); the result is
+delivered later through `continue_conversation`, because Teams abandons a request after
+15 s and image generation can take longer. The "working" message is then updated in
+place (progress, then the result card) instead of piling up messages.
+
+Card buttons arrive as `adaptiveCard/action` invokes (Action.Execute) or as message-back
+submits (Action.Submit fallback); both become the same text commands a user could type.
 """
 
 from __future__ import annotations
@@ -10,13 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from typing import Any
 
 import aiohttp
-from botbuilder.core import ActivityHandler, BotAdapter, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from botbuilder.core import ActivityHandler, BotAdapter, InvokeResponse, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationReference
 
 from bot.assistant import Assistant
 from bot.channels.attachments import AttachmentError, AttachmentLimits, fetch_image
+from bot.channels.teams_cards import VERBS
+from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_render import TeamsRenderer
 from bot.tasks import BackgroundTasks
 from bot.turn import Reply, ReplyKind, Response, Turn
@@ -25,6 +33,14 @@ log = logging.getLogger(__name__)
 
 _AT_RE = re.compile(r"<at[^>]*>.*?</at>", re.I | re.S)
 _DELIVERY_ATTEMPTS = 3
+_PROGRESS_EVERY_S = 1.0
+WELCOME = (
+    "Hi, I'm easel — I make pictures from your words. Try:\n\n"
+    "- `draw a fox in a snowy forest, watercolour`\n"
+    "- then `make it at night` or `add a red scarf`\n"
+    "- `/imagine --n 4 a cosy reading nook` for four at once\n\n"
+    "Type `/help` for everything I can do."
+)
 
 
 def strip_mentions(activity: Activity) -> str:
@@ -47,28 +63,214 @@ def strip_mentions(activity: Activity) -> str:
 def _tenant(activity: Activity) -> str | None:
     """Teams puts the tenant in channelData.tenant.id (conversation.tenantId is optional)."""
     data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = (data.get("tenant") or {}).get("id") if isinstance(data.get("tenant"), dict) else None
-    return tenant or activity.conversation.tenant_id or None
+    tenant = data.get("tenant")
+    tid = tenant.get("id") if isinstance(tenant, dict) else None
+    return tid or activity.conversation.tenant_id or None
 
 
-def _replied_generation(activity: Activity) -> str | None:
-    """A card button or message-back submit can name the generation it belongs to."""
-    value = activity.value if isinstance(activity.value, dict) else None
-    ref = value.get("generation_id") if value else None
-    return ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
+def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
+    """A card button's data -> (the text command it stands for, the generation id)."""
+    verb = data.get("easel") or data.get("verb")
+    if verb not in VERBS:
+        return None
+    ref = data.get("generation_id")
+    ref = ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
+    index = data.get("index")
+    index = int(index) if isinstance(index, (int, str)) and str(index).isdigit() else None
+    n = f" {index}" if index else ""
+    if verb == "edit":
+        instruction = " ".join(str(data.get("instruction") or "").split())[:300]
+        if not instruction:
+            return None
+        return f"/edit{n} {instruction}", ref
+    if verb == "retry":
+        return "/vary", ref
+    return f"/{verb}{n}", ref
 
 
 class TeamsBot(ActivityHandler):
     def __init__(self, assistant: Assistant, adapter: BotAdapter, renderer: TeamsRenderer,
-                 tasks: BackgroundTasks, app_id: str) -> None:
+                 tasks: BackgroundTasks, app_id: str, *, compose: ComposeExtension) -> None:
         self.assistant = assistant
         self.adapter = adapter
         self.renderer = renderer
         self.tasks = tasks
         self.app_id = app_id
+        self.compose = compose
         self.attachment_limits = AttachmentLimits()
         self._http: aiohttp.ClientSession | None = None
 
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    # ---- turns ----------------------------------------------------------------------
+    def _turn(self, activity: Activity, text: str, *, reference: str | None = None,
+              attachments: tuple[bytes, ...] = ()) -> Turn:
+        conv = activity.conversation
+        return Turn(
+            channel="teams",
+            conversation_id=conv.id,
+            user_id=activity.from_property.id if activity.from_property else "unknown",
+            user_name=activity.from_property.name if activity.from_property else None,
+            text=text,
+            is_group=bool(conv.is_group) or conv.conversation_type in ("channel", "groupChat"),
+            tenant_id=_tenant(activity),
+            attachments=attachments,
+            reference=reference,
+        )
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        reference = None
+        text = strip_mentions(activity)
+        if isinstance(activity.value, dict) and (activity.value.get("easel") in VERBS):
+            found = command_for(activity.value)  # a message-back from a card button
+            if found is None:
+                await turn_context.send_activity("Tell me what to change, then press the "
+                                                 "button again.")
+                return
+            text, reference = found
+        try:
+            attachments = await self._attachments(turn_context)
+        except AttachmentError as exc:
+            await turn_context.send_activity(str(exc))
+            return
+        turn = self._turn(activity, text, reference=reference, attachments=attachments)
+        await self._respond(turn_context, turn)
+
+    async def _respond(self, turn_context: TurnContext, turn: Turn) -> None:
+        response = await self.assistant.respond(turn)
+        outgoing = []
+        if response.typing:
+            outgoing.append(Activity(type=ActivityTypes.typing))
+        if response.immediate is not None:
+            outgoing.append(await self.renderer.render(response.immediate))
+        sent = await turn_context.send_activities(outgoing) if outgoing else []
+        if response.followup is not None:
+            working_id = None
+            if response.immediate is not None and sent:
+                working_id = getattr(sent[-1], "id", None)
+            reference = TurnContext.get_conversation_reference(turn_context.activity)
+            self.tasks.spawn(self._deliver(reference, response, working_id),
+                             name=f"teams-deliver-{turn.conversation_id[:24]}")
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount],
+                                        turn_context: TurnContext) -> None:
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        if any(m.id == bot_id for m in members_added):
+            await turn_context.send_activity(
+                Activity(type=ActivityTypes.message, text=WELCOME, text_format="markdown"))
+
+    # ---- invokes ----------------------------------------------------------------------
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        name = turn_context.activity.name or ""
+        try:
+            if name == "adaptiveCard/action":
+                return await self._card_action(turn_context)
+            if name == "composeExtension/fetchTask":
+                return InvokeResponse(status=200, body=self.compose.fetch_task())
+            if name == "composeExtension/submitAction":
+                value = turn_context.activity.value if isinstance(
+                    turn_context.activity.value, dict) else {}
+                data = value.get("data") if isinstance(value.get("data"), dict) else {}
+                body = await self.compose.submit(self._turn(turn_context.activity, ""), data)
+                return InvokeResponse(status=200, body=body)
+            if name == "healthCheck":
+                return InvokeResponse(status=200, body={"healthResponse": {"success": True}})
+        except Exception:
+            log.exception("invoke %s failed", name)
+            return InvokeResponse(status=200, body=_card_error("Sorry, that didn't work. "
+                                                               "Please try again."))
+        log.info("unsupported invoke %r", name)
+        return InvokeResponse(status=404, body={"error": f"easel does not handle {name!r}"})
+
+    async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
+        value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        data = dict(action.get("data") or {})
+        data.setdefault("easel", action.get("verb"))
+        found = command_for(data)
+        if found is None:
+            return InvokeResponse(status=200, body=_card_error(
+                "I don't know that button, or the edit was empty."))
+        text, reference = found
+        await self._respond(turn_context, self._turn(turn_context.activity, text,
+                                                     reference=reference))
+        # The card the user pressed stays as it is; the answer arrives as new messages.
+        return InvokeResponse(status=200, body={
+            "statusCode": 200, "type": "application/vnd.microsoft.activity.message",
+            "value": "On it…"})
+
+    # ---- delivery ---------------------------------------------------------------------
+    async def _deliver(self, reference: ConversationReference, response: Response,
+                       working_id: str | None) -> None:
+        assert response.followup is not None
+        progress = _ProgressUpdater(self, reference, working_id) if working_id else None
+        try:
+            reply = await response.followup(progress)
+        except Exception:
+            log.exception("image turn failed")
+            reply = Reply(ReplyKind.ERROR, "Sorry, something went wrong while making your "
+                                           "image. Please try again.")
+        if progress is not None:
+            await progress.finish()
+        try:
+            activity = await self.renderer.render(reply)
+        except Exception:
+            log.exception("rendering the reply failed")
+            activity = await self.renderer.render(Reply(
+                ReplyKind.ERROR, "Sorry, your image was made but could not be sent. Please try again."))
+        if working_id and await self._update(reference, working_id, activity):
+            return
+        await self._send(reference, activity)
+
+    async def _update(self, reference: ConversationReference, activity_id: str,
+                      activity: Activity) -> bool:
+        """Replace the "working" message; False when the channel refuses (send instead)."""
+        async def update(ctx: TurnContext) -> None:
+            activity.id = activity_id
+            await ctx.update_activity(activity)
+
+        try:
+            return await self._proactive(reference, update)
+        except Exception as exc:
+            log.info("could not update the working message (%s); sending a new one", exc)
+            activity.id = None
+            return False
+
+    async def _send(self, reference: ConversationReference, activity: Activity) -> None:
+        async def send(ctx: TurnContext) -> None:
+            await ctx.send_activity(activity)
+
+        for attempt in range(1, _DELIVERY_ATTEMPTS + 1):
+            try:
+                await self._proactive(reference, send)
+                return
+            except Exception as exc:
+                if attempt == _DELIVERY_ATTEMPTS:
+                    log.error("giving up delivering to %s: %s", reference.conversation.id, exc)
+                    return
+                log.warning("delivery to %s failed (%s), retrying", reference.conversation.id, exc)
+                await asyncio.sleep(0.5 * 2 ** attempt)
+
+    async def _proactive(self, reference: ConversationReference, logic: Any) -> bool:
+        errors: list[Exception] = []
+
+        async def run(ctx: TurnContext) -> None:
+            # Catch here: the adapter's on_turn_error would otherwise swallow the failure
+            # (and post a generic apology) instead of letting us retry or fall back.
+            try:
+                await logic(ctx)
+            except Exception as exc:
+                errors.append(exc)
+
+        await self.adapter.continue_conversation(reference, run, self.app_id)
+        if errors:
+            raise errors[0]
+        return True
+
+    # ---- attachments ------------------------------------------------------------------
     async def _attachments(self, turn_context: TurnContext) -> tuple[bytes, ...]:
         activity = turn_context.activity
         wanted = [a for a in activity.attachments or []
@@ -99,77 +301,37 @@ class TeamsBot(ActivityHandler):
             log.warning("could not get a token to download an attachment: %s", exc)
             return None
 
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
 
-    async def on_message_activity(self, turn_context: TurnContext) -> None:
-        activity = turn_context.activity
-        conv = activity.conversation
-        try:
-            attachments = await self._attachments(turn_context)
-        except AttachmentError as exc:
-            await turn_context.send_activity(str(exc))
+class _ProgressUpdater:
+    """Edits the "working" message with the step count, at most once a second."""
+
+    def __init__(self, bot: TeamsBot, reference: ConversationReference, activity_id: str) -> None:
+        self.bot = bot
+        self.reference = reference
+        self.activity_id = activity_id
+        self._last = 0.0
+        self._pending: asyncio.Task[bool] | None = None
+        self._done = False
+
+    async def __call__(self, step: int, total: int) -> None:
+        now = time.monotonic()
+        if self._done or now - self._last < _PROGRESS_EVERY_S or step >= total:
             return
-        turn = Turn(
-            channel="teams",
-            conversation_id=conv.id,
-            user_id=activity.from_property.id if activity.from_property else "unknown",
-            user_name=activity.from_property.name if activity.from_property else None,
-            text=strip_mentions(activity),
-            is_group=bool(conv.is_group) or conv.conversation_type in ("channel", "groupChat"),
-            tenant_id=_tenant(activity),
-            attachments=attachments,
-            reference=_replied_generation(activity),
-        )
-        response = await self.assistant.respond(turn)
-        outgoing = []
-        if response.typing:
-            outgoing.append(Activity(type=ActivityTypes.typing))
-        if response.immediate is not None:
-            outgoing.append(await self.renderer.render(response.immediate))
-        if outgoing:
-            await turn_context.send_activities(outgoing)
-        if response.followup is not None:
-            reference = TurnContext.get_conversation_reference(activity)
-            self.tasks.spawn(self._deliver(reference, response),
-                             name=f"teams-deliver-{conv.id[:24]}")
+        if self._pending is not None and not self._pending.done():
+            return  # the previous edit is still on its way
+        self._last = now
+        bar = "▰" * step + "▱" * (total - step)
+        activity = Activity(type=ActivityTypes.message, text=f"🎨 Working… {bar} {step}/{total}")
+        self._pending = asyncio.ensure_future(
+            self.bot._update(self.reference, self.activity_id, activity))
 
-    async def _deliver(self, reference: ConversationReference, response: Response) -> None:
-        assert response.followup is not None
-        try:
-            reply = await response.followup(None)
-        except Exception:
-            log.exception("image turn failed")
-            reply = Reply(ReplyKind.ERROR, "Sorry, something went wrong while making your "
-                                           "image. Please try again.")
-        try:
-            activity = await self.renderer.render(reply)
-        except Exception:
-            log.exception("rendering the reply failed")
-            activity = await self.renderer.render(Reply(
-                ReplyKind.ERROR, "Sorry, your image was made but could not be sent. Please try again."))
+    async def finish(self) -> None:
+        """No progress edit may land after the result."""
+        self._done = True
+        if self._pending is not None:
+            await asyncio.gather(self._pending, return_exceptions=True)
 
-        errors: list[Exception] = []
 
-        async def send(ctx: TurnContext) -> None:
-            # Catch here: the adapter's on_turn_error would otherwise swallow the failure
-            # (and post a generic apology) instead of letting us retry the delivery.
-            try:
-                await ctx.send_activity(activity)
-            except Exception as exc:
-                errors.append(exc)
-
-        for attempt in range(1, _DELIVERY_ATTEMPTS + 1):
-            errors.clear()
-            try:
-                await self.adapter.continue_conversation(reference, send, self.app_id)
-                if errors:
-                    raise errors[0]
-                return
-            except Exception as exc:
-                if attempt == _DELIVERY_ATTEMPTS:
-                    log.error("giving up delivering to %s: %s", reference.conversation.id, exc)
-                    return
-                log.warning("delivery to %s failed (%s), retrying", reference.conversation.id, exc)
-                await asyncio.sleep(0.5 * 2 ** attempt)
+def _card_error(message: str) -> dict[str, Any]:
+    return {"statusCode": 400, "type": "application/vnd.microsoft.error",
+            "value": {"code": "BadRequest", "message": message}}

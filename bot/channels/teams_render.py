@@ -1,16 +1,23 @@
-"""Render a channel-neutral `Reply` as a Bot Framework activity for Teams."""
+"""Render a channel-neutral `Reply` for Teams: text messages and Adaptive Card results.
+
+Images go by URL when `EASEL_PUBLIC_URL` is set (fitted to Teams' 1024 px / 1 MB picture
+limits, with a link to the full-size original when it had to shrink). Without a public
+URL they travel inline as data URIs, fitted so that all images of one card together stay
+within that 1 MB.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import io
 from dataclasses import dataclass
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment, TextFormatTypes
 
+from bot.channels import teams_cards as cards
 from bot.turn import DeliveredImage, Reply, ReplyKind
 from imaging.delivery import TEAMS_LIMITS, ChannelLimits, Encoded, fit_image
-from imaging.store import ImageStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +30,7 @@ class RenderedImage:
 
 
 class TeamsRenderer:
-    def __init__(self, store: ImageStore, public_url: str | None,
+    def __init__(self, store, public_url: str | None,  # store: ImageStore | RedisImageStore
                  limits: ChannelLimits = TEAMS_LIMITS) -> None:
         self.store = store
         self.public_url = public_url
@@ -32,48 +39,62 @@ class TeamsRenderer:
     def image_url(self, image_id: str) -> str | None:
         return f"{self.public_url}/images/{image_id}" if self.public_url else None
 
-    async def render_image(self, image: DeliveredImage) -> RenderedImage:
-        original = await self.store.open(image.image_id)
-        if original is None:
+    async def render_image(self, image: DeliveredImage, limits: ChannelLimits | None = None
+                           ) -> RenderedImage:
+        limits = limits or self.limits
+        data = await self.store.read(image.image_id)
+        if data is None:
             raise LookupError(f"image {image.image_id} is gone")
-        enc: Encoded = await asyncio.to_thread(fit_image, original, self.limits)
         full = self.image_url(image.image_id)
+        if image.width <= limits.max_side and image.height <= limits.max_side \
+                and len(data) <= limits.max_bytes:
+            # Already within the limits: send the stored PNG untouched (no re-encode).
+            enc = Encoded(data, "image/png", image.width, image.height, False)
+        else:
+            from PIL import Image
+
+            original = Image.open(io.BytesIO(data))
+            enc = await asyncio.to_thread(fit_image, original, limits)
         if not enc.resized and full:
             return RenderedImage(full, "image/png", enc.width, enc.height, None)
         if self.public_url:
             # Keep the message small: store the fitted copy and link it, plus the original.
-            import io
-
             from PIL import Image
 
-            small = Image.open(io.BytesIO(enc.data))
-            stored = await self.store.save(small)
+            stored = await self.store.save(Image.open(io.BytesIO(enc.data)))
             return RenderedImage(self.image_url(stored.image_id) or "", enc.content_type,
                                  enc.width, enc.height, full)
         uri = f"data:{enc.content_type};base64,{base64.b64encode(enc.data).decode('ascii')}"
         return RenderedImage(uri, enc.content_type, enc.width, enc.height, None)
 
-    async def render(self, reply: Reply) -> Activity:
+    async def render(self, reply: Reply, *, with_actions: bool = True) -> Activity:
         if reply.kind is not ReplyKind.IMAGES:
             return Activity(type=ActivityTypes.message, text=reply.text,
                             text_format=TextFormatTypes.markdown)
-        rendered = [await self.render_image(img) for img in reply.images]
-        attachments = [
-            Attachment(content_type=r.content_type, content_url=r.url,
-                       name=f"easel-{img.seed}.{'png' if r.content_type == 'image/png' else 'jpg'}")
-            for r, img in zip(rendered, reply.images, strict=True)
-        ]
-        lines = []
-        if reply.text:
-            lines.append(reply.text)
-        seeds = ", ".join(str(i.seed) for i in reply.images)
-        lines.append(f"**Prompt used:** {reply.prompt}")
-        lines.append(f"_seed {seeds} · {reply.images[0].width}×{reply.images[0].height}_")
-        for n, r in enumerate(rendered, start=1):
-            if r.full_url:
-                lines.append(f"[Full size image {n}]({r.full_url})")
+        card = await self.result_card(reply, with_actions=with_actions)
+        return Activity(type=ActivityTypes.message,
+                        attachments=[Attachment(content_type=cards.CARD_CONTENT_TYPE,
+                                                content=card)],
+                        summary=f"Image: {(reply.user_prompt or reply.prompt or '')[:80]}")
+
+    async def result_card(self, reply: Reply, *, with_actions: bool = True) -> dict:
+        n = max(1, len(reply.images))
+        per_image = self.limits if self.public_url else ChannelLimits(
+            self.limits.max_side, self.limits.max_bytes // n)
+        rendered = [await self.render_image(img, per_image) for img in reply.images]
+        first = reply.images[0]
+        notes = []
         if reply.withheld:
-            lines.append(f"{reply.withheld} image(s) were withheld by the safety check; "
+            notes.append(f"{reply.withheld} image(s) were withheld by the safety check; "
                          "you can try again.")
-        return Activity(type=ActivityTypes.message, text="\n\n".join(lines),
-                        text_format=TextFormatTypes.markdown, attachments=attachments)
+        return cards.result_card(
+            image_urls=[r.url for r in rendered],
+            full_urls=[r.full_url for r in rendered],
+            prompt=reply.prompt or "",
+            seeds=[i.seed for i in reply.images],
+            size=f"{first.width}×{first.height}",
+            generation_id=reply.generation_id,
+            title=reply.text,
+            note=" ".join(notes),
+            with_actions=with_actions,
+        )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 import struct
 import zlib
 
 import aiohttp
 import numpy as np
 import pytest
+from helpers import card_images, card_prompt, card_seeds, is_result
 from PIL import Image
 
 from bot.state import ConversationRecord, Generation, StorageConversationStore
@@ -24,7 +24,7 @@ async def _say(url: str, activity: dict) -> None:
 
 
 def _images(connector) -> list[dict]:
-    return [a for a in connector.received if a.get("attachments")]
+    return [a for a in connector.received if is_result(a)]
 
 
 async def _next_image(connector, seen: int) -> dict:
@@ -43,7 +43,7 @@ def _pixels(services, image_id: str) -> np.ndarray:
 
 
 def _prompt(msg: dict) -> str:
-    return re.search(r"\*\*Prompt used:\*\* (.+)", msg["text"]).group(1)
+    return card_prompt(msg)
 
 
 # ---- storage ---------------------------------------------------------------------------
@@ -128,7 +128,7 @@ async def test_follow_up_edits_the_picked_image_with_its_seed(
     d_fresh = np.abs(np.asarray(fresh, dtype=float) - src).mean()
     assert d_edit > 0.5  # it changed…
     assert d_edit < d_fresh  # …but stayed closer to the picked image than a new one
-    assert "seed 12" in edited["text"] and first is not edited
+    assert card_seeds(edited) == [12] and first is not edited
 
 
 async def test_vary_edit_undo_history_settings_forget(
@@ -140,7 +140,7 @@ async def test_vary_edit_undo_history_settings_forget(
     await _next_image(connector, 0)
     await _say(running.url, activity_factory("/vary"))
     vary = await _next_image(connector, 1)
-    assert len(vary["attachments"]) == 2
+    assert len(card_images(vary)) == 2
     await _say(running.url, activity_factory("/vary 2"))
     await _next_image(connector, 2)
     await _say(running.url, activity_factory("/edit 1 add a red flag"))
@@ -159,7 +159,7 @@ async def test_vary_edit_undo_history_settings_forget(
     undone = await _next_image(connector, 4)
     rec = await svc.conversations.load(key)
     assert rec.current_id == rec.generations[2].id
-    assert undone["attachments"] and "Back to the previous picture" in undone["text"]
+    assert card_images(undone) and "Back to the previous picture" in str(undone["attachments"])
 
     n = len(connector.messages())
     await _say(running.url, activity_factory("/history"))
@@ -188,7 +188,8 @@ async def test_new_conversation_is_empty_and_cannot_reach_others(
     rec = await running.services.conversations.load("conv/teams/tenant-1/conv-A")
     n = len(connector.messages())
     # A button in another conversation naming conv-A's generation finds nothing.
-    act = activity_factory("/vary", conversation="conv-B", value={"generation_id": rec.current_id})
+    act = activity_factory("", conversation="conv-B",
+                           value={"easel": "vary", "generation_id": rec.current_id})
     await _say(running.url, act)
     assert "not in this conversation" in await _next_text(connector, n)
     await _say(running.url, activity_factory("make it darker", conversation="conv-B"))
@@ -228,7 +229,7 @@ async def test_attached_image_is_edited_and_bad_attachments_refused(
     rec = await running.services.conversations.load("conv/teams/tenant-1/conv-1")
     assert [g.kind for g in rec.generations] == ["upload", "edit"]
     assert (rec.generations[1].width, rec.generations[1].height) == (200, 136)
-    assert msg["attachments"]
+    assert card_images(msg)
 
     n = len(connector.messages())
     await _say(running.url, with_attachment("add a hat", "https://evil.example.com/x.png"))

@@ -4,9 +4,9 @@ raw mode, and the LLM backends (with their fallback) behind the same server."""
 from __future__ import annotations
 
 import asyncio
-import re
 
 import aiohttp
+from helpers import card_images, card_prompt, card_seeds, is_result
 
 from bot.llm.fallback import FallbackBrain
 from bot.llm.openai_compat import OpenAIBrain
@@ -21,13 +21,11 @@ async def _say(url: str, activity: dict) -> None:
 
 
 def _prompt_used(msg: dict) -> str:
-    m = re.search(r"\*\*Prompt used:\*\* (.+)", msg["text"])
-    assert m, msg["text"]
-    return m.group(1).lower()
+    return card_prompt(msg).lower()
 
 
 def _images(connector) -> list[dict]:
-    return [a for a in connector.received if a.get("attachments")]
+    return [a for a in connector.received if is_result(a)]
 
 
 async def _next_image(connector, seen: int) -> dict:
@@ -43,13 +41,13 @@ async def test_plain_words_then_follow_up_then_question(
     p1 = _prompt_used(first)
     assert "cat" in p1 and "skateboard" in p1
     assert len(p1) > len("a cat on a skateboard")  # rewritten: detail was added
-    seed1 = re.search(r"seed (\d+)", first["text"]).group(1)
+    seed1 = card_seeds(first)
 
     await _say(running.url, activity_factory("now make it at night"))
     second = await _next_image(connector, 1)
     p2 = _prompt_used(second)
     assert all(w in p2 for w in ("cat", "skateboard", "night"))
-    assert re.search(r"seed (\d+)", second["text"]).group(1) == seed1  # seed reused
+    assert card_seeds(second) == seed1  # seed reused (an edit of the same picture)
 
     before = len(connector.received)
     await _say(running.url, activity_factory("what can you do?"))
@@ -72,7 +70,7 @@ async def test_raw_flag_and_raw_setting_skip_rewriting(
     assert "raw=on" in connector.messages()[-1]["text"]
     await _say(running.url, activity_factory("/imagine a fox, ink"))
     third = await _next_image(connector, 2)
-    assert _prompt_used(third) == "a fox, ink" and len(third["attachments"]) == 2
+    assert _prompt_used(third) == "a fox, ink" and len(card_images(third)) == 2
 
     await _say(running.url, activity_factory("/settings size=13x13"))
     assert "multiple of 8" in connector.messages()[-1]["text"]

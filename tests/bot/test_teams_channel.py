@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import time
 
 import aiohttp
+from helpers import card_images, card_prompt, card_seeds, decode, is_result
 from PIL import Image
-
-
-def _decode_attachment(att: dict) -> Image.Image:
-    url = att["contentUrl"]
-    assert url.startswith("data:image/"), url[:40]
-    data = base64.b64decode(url.split(",", 1)[1])
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    return img
 
 
 async def _post(url: str, body, headers: dict | None = None) -> tuple[int, float]:
@@ -43,20 +34,21 @@ async def test_imagine_is_acknowledged_before_the_image_arrives(
     assert "red apple" in connector.received[1]["text"]
     assert not any(a.get("attachments") for a in connector.received)
     # …and the image comes afterwards, proactively.
-    msg = await connector.wait_for(lambda a: bool(a.get("attachments")))
-    img = _decode_attachment(msg["attachments"][0])
+    msg = await connector.wait_for(is_result)
+    img = decode(card_images(msg)[0])
     assert img.size == (384, 256)
-    assert "a red apple" in msg["text"]  # the prompt actually used is shown
+    assert "red apple" in card_prompt(msg)  # the prompt actually used is shown
     assert msg["conversation"]["id"] == "conv-1"
-    assert msg["recipient"]["id"] == "user-1"
+    # The "working" message was replaced in place, not followed by a second message.
+    assert msg["_updated"] == connector.received[1]["_id"]
 
 
 async def test_image_link_uses_public_url_and_is_served(
         app_factory, settings_factory, connector, activity_factory):
     running = await app_factory(settings_factory(public_url="https://easel.example.com"))
     await _post(running.url, activity_factory("/imagine --seed 42 a blue boat"))
-    msg = await connector.wait_for(lambda a: bool(a.get("attachments")))
-    url = msg["attachments"][0]["contentUrl"]
+    msg = await connector.wait_for(is_result)
+    url = card_images(msg)[0]
     assert url.startswith("https://easel.example.com/images/")
     image_id = url.rsplit("/", 1)[1]
     async with aiohttp.ClientSession() as s:
@@ -67,7 +59,7 @@ async def test_image_link_uses_public_url_and_is_served(
         for bad in ("nope", "../../etc/passwd", "A" * 30):
             resp = await s.get(f"{running.url}/images/{bad}")
             assert resp.status == 404
-    assert "seed 42" in msg["text"]
+    assert card_seeds(msg) == [42]
 
 
 async def test_help_and_unknown_messages_get_helpful_text(
@@ -96,9 +88,9 @@ async def test_mention_in_channel_is_stripped(
     act["conversation"]["conversationType"] = "channel"
     act["conversation"]["isGroup"] = True
     await _post(running.url, act)
-    msg = await connector.wait_for(lambda a: bool(a.get("attachments")))
-    assert "a green frog" in msg["text"]
-    assert "<at>" not in msg["text"]
+    msg = await connector.wait_for(is_result)
+    assert "green frog" in card_prompt(msg)
+    assert "<at>" not in card_prompt(msg) and "easel" not in card_prompt(msg)
 
 
 async def test_bad_requests_get_4xx_never_500(app_factory, settings_factory, activity_factory):
@@ -136,14 +128,16 @@ async def test_generation_failure_is_told_to_the_user(
     running.services.runner.engine = type("Broken", (), {
         "generate": staticmethod(broken), "max_batch_images": 8})()
     await _post(running.url, activity_factory("/imagine a cat"))
-    msg = await connector.wait_for(lambda a: a.get("type") == "message" and "Sorry" in a.get("text", ""))
+    msg = await connector.wait_for(lambda a: a.get("type") == "message" and "Sorry" in (a.get("text") or ""))
     assert "try again" in msg["text"].lower()
 
 
 async def test_delivery_retries_a_flaky_connector(
         app_factory, settings_factory, connector, activity_factory):
     running = await app_factory(settings_factory())
+    connector.fail_updates = True  # this client cannot edit messages…
     await _post(running.url, activity_factory("/imagine a kite"))
-    connector.fail_next = 1  # the proactive send fails once with 503
-    msg = await connector.wait_for(lambda a: bool(a.get("attachments")), timeout=60)
-    assert _decode_attachment(msg["attachments"][0]).size == (256, 256)
+    connector.fail_next = 1  # …and the proactive send fails once with 503
+    msg = await connector.wait_for(is_result, timeout=60)
+    assert decode(card_images(msg)[0]).size == (256, 256)
+    assert "_updated" not in msg
