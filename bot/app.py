@@ -167,6 +167,7 @@ def _bot_framework_config(settings: Settings) -> SimpleNamespace:
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+TEAMS_BOT: web.AppKey[TeamsBot] = web.AppKey("teams_bot", TeamsBot)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> web.Application:
@@ -202,6 +203,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         state["bot"] = TeamsBot(svc.assistant, adapter, renderer, svc.tasks,
                                 settings.microsoft_app_id, compose=compose)
         app[SERVICES] = svc
+        app[TEAMS_BOT] = state["bot"]  # type: ignore[assignment]
         svc.tasks.spawn(svc.purge_images_forever(), name="easel-image-purge")
         log.info("easel is ready (image model: %s)", svc.engine.name)
         yield

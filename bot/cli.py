@@ -176,6 +176,18 @@ def cmd_demo_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manifest_build(args: argparse.Namespace) -> int:
+    from bot.manifest import ManifestError, build_package
+
+    try:
+        out = build_package(args.app_id, args.public_url, Path(args.out))
+    except ManifestError as exc:
+        print(f"easel manifest build: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}; upload it in Teams: Apps → Manage your apps → Upload an app")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="easel", description="easel: an image assistant for chat")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -198,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=None)
     i.add_argument("--raw", action="store_true", help="use the prompt exactly as written")
     i.set_defaults(func=lambda a: asyncio.run(_imagine(a)))
+
+    m = sub.add_parser("manifest", help="the Teams app package")
+    msub = m.add_subparsers(dest="manifest_command", required=True)
+    mb = msub.add_parser("build", help="write the Teams app package (manifest + icons) as a zip")
+    mb.add_argument("--app-id", required=True, help="the bot's Microsoft App ID (a GUID)")
+    mb.add_argument("--public-url", default=None, help="https base URL of this server")
+    mb.add_argument("--out", required=True, help="the .zip file to write")
+    mb.set_defaults(func=cmd_manifest_build)
 
     d = sub.add_parser("demo-model", help="write the built-in demo model to PATH")
     d.add_argument("path")

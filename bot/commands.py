@@ -39,8 +39,7 @@ def parse(text: str) -> Command:
         if not m:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
-    if name in ("help", "settings", "undo", "history", "forget",
-            "pick"):
+    if name in ("help", "settings", "undo", "history", "forget"):
         return Command(name, text=rest.strip())
     if name in ("vary", "edit", "pick"):
         return _parse_indexed(name, rest)
