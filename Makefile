@@ -27,6 +27,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/turn.py
+	$(PY) bench/rewrite.py
+	$(PY) bench/state.py
+	$(PY) bench/discord.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

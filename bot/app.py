@@ -19,6 +19,7 @@ from bot.channels.bf_compat import (
     patch_msrest_retry_policy,
     patch_openid_refresh,
 )
+from bot.channels.discord import DiscordChannel, DiscordConfig, add_discord_routes
 from bot.channels.teams import TeamsBot
 from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_render import TeamsRenderer
@@ -212,6 +213,10 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         await adapter.aclose()
 
     app.cleanup_ctx.append(lifecycle)
+    # After `lifecycle`, so SERVICES is set when the Discord channel is built.
+    discord_config = DiscordConfig.from_settings(settings)
+    add_discord_routes(app, lambda a: DiscordChannel(
+        a[SERVICES].assistant, a[SERVICES].store, a[SERVICES].tasks, discord_config))
 
     async def messages(request: web.Request) -> web.StreamResponse:
         return await adapter.process(request, state["bot"])  # type: ignore[arg-type]

@@ -39,7 +39,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     settings = _settings_or_exit()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        print(f"easel: {exc}", file=sys.stderr)
+        return 2
     try:
         web.run_app(app, host=args.host, port=args.port, print=None,
                     access_log=None if not args.access_log else logging.getLogger("aiohttp.access"))
@@ -218,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     mb.add_argument("--public-url", default=None, help="https base URL of this server")
     mb.add_argument("--out", required=True, help="the .zip file to write")
     mb.set_defaults(func=cmd_manifest_build)
+
+    from bot.channels.discord_cli import add_discord_parser
+
+    add_discord_parser(sub)
 
     d = sub.add_parser("demo-model", help="write the built-in demo model to PATH")
     d.add_argument("path")

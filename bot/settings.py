@@ -87,6 +87,15 @@ class Settings(BaseSettings):
             parse_size(v)
         return v
 
+    @field_validator("discord_public_key")
+    @classmethod
+    def _check_discord_key(cls, v: str) -> str:
+        v = v.strip()
+        if v and not re.fullmatch(r"[0-9a-fA-F]{64}", v):
+            raise ValueError("DISCORD_PUBLIC_KEY must be the 64 hex characters shown as "
+                             "'Public Key' in the Discord developer portal")
+        return v
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, v: str | None) -> str | None:

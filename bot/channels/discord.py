@@ -1,0 +1,325 @@
+"""Discord channel over HTTP interactions (no gateway): signed interaction -> Turn ->
+Assistant -> interaction webhook.
+
+Discord gives an interaction 3 seconds. The Assistant's quick answers (help, settings,
+refusals, "there's no picture yet") go back inline as ephemeral messages, seen only by the
+asker. Image work is acknowledged with a public deferred response (type 5) and continues
+in a background task, which edits the original message with progress and finally with the
+images. A refusal or error that only shows up later (the prompt or image checks, a failed
+generation) is sent as an ephemeral follow-up and the public placeholder is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from bot.channels.discord_api import DiscordAPI, DiscordError, InteractionExpired, InteractionToken
+from bot.channels.discord_progress import ProgressEditor
+from bot.channels.discord_render import (
+    DiscordRenderer,
+    ImageSource,
+    progress_text,
+    text_payload,
+)
+from bot.channels.discord_verify import SignatureVerifier, parse_public_key
+from bot.channels.discord_wire import (
+    DEFAULT_ATTACHMENT_LIMIT,
+    EPHEMERAL,
+    CommandText,
+    Interaction,
+    InteractionType,
+    ResponseType,
+    WireError,
+    button_text,
+    command_text,
+    display_name,
+    edit_modal,
+    interaction_channel_id,
+    interaction_user,
+    modal_text,
+    parse_custom_id,
+)
+from bot.settings import Settings
+from bot.tasks import BackgroundTasks
+from bot.turn import Reply, ReplyKind, Response, Turn
+
+log = logging.getLogger(__name__)
+
+INTERACTIONS_PATH = "/api/discord/interactions"
+SORRY = "Sorry, something went wrong while making your image. Please try again."
+PRIVATE_NOTE = "🔒 Answered privately."
+
+
+class Responder(Protocol):
+    async def respond(self, turn: Turn) -> Response: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordConfig:
+    public_key: Ed25519PublicKey | None  # None: not configured, every request is refused
+    api_base: str
+    max_clock_skew_s: float = 300.0  # replay window for X-Signature-Timestamp
+    # How long the Assistant may take before the request is deferred: private commands
+    # (/help, /settings) are answered inline when they can be; image commands only wait a
+    # little, to keep acknowledgements fast.
+    inline_budget_s: float = 1.0
+    public_budget_s: float = 0.25
+    progress_interval_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> DiscordConfig:
+        """Validates the key now, so a bad one stops start-up rather than every request."""
+        key = parse_public_key(settings.discord_public_key) if settings.discord_public_key else None
+        return cls(key, settings.discord_api_base, **overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    token: InteractionToken
+    user_id: str
+    attachment_limit: int
+    private: bool  # the deferred/original message is ephemeral
+
+
+def _default_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, connect=10))
+
+
+class DiscordChannel:
+    def __init__(self, assistant: Responder, store: ImageSource, tasks: BackgroundTasks,
+                 config: DiscordConfig,
+                 session_factory: Callable[[], aiohttp.ClientSession] = _default_session,
+                 api_factory: Callable[[aiohttp.ClientSession, str], DiscordAPI] = DiscordAPI
+                 ) -> None:
+        self.assistant = assistant
+        self.renderer = DiscordRenderer(store)
+        self.tasks = tasks
+        self.config = config
+        self.verifier = (SignatureVerifier(config.public_key, max_skew_s=config.max_clock_skew_s)
+                         if config.public_key else None)
+        self._session_factory = session_factory
+        self._api_factory = api_factory
+        self._session: aiohttp.ClientSession | None = None
+        self._api: DiscordAPI | None = None
+        self._own: set[asyncio.Task[Any]] = set()
+
+    @property
+    def api(self) -> DiscordAPI:
+        if self._api is None:
+            raise RuntimeError("DiscordChannel.start() was not called")
+        return self._api
+
+    async def start(self) -> None:
+        if self.verifier is None:
+            log.warning("DISCORD_PUBLIC_KEY is not set: %s answers 401 to everything",
+                        INTERACTIONS_PATH)
+        self._session = self._session_factory()
+        self._api = self._api_factory(self._session, self.config.api_base)
+
+    async def aclose(self) -> None:
+        # Our deliveries use the session: stop them before it closes.
+        for task in list(self._own):
+            task.cancel()
+        for task in list(self._own):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._session is not None:
+            await self._session.close()
+
+    # ---- HTTP ----------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        problem = ("DISCORD_PUBLIC_KEY is not set" if self.verifier is None else
+                   self.verifier.problem(request.headers.get("X-Signature-Ed25519"),
+                                         request.headers.get("X-Signature-Timestamp"), body))
+        if problem:
+            log.info("refused a Discord interaction: %s", problem)
+            return web.json_response({"error": "invalid request signature"}, status=401)
+        try:
+            ix = json.loads(body)
+            if not isinstance(ix, dict) or not isinstance(ix.get("type"), int):
+                raise ValueError("not an interaction")
+            return web.json_response(await self._dispatch(ix, time.monotonic()))
+        except (ValueError, KeyError, TypeError) as exc:  # WireError is a ValueError
+            log.info("malformed Discord interaction: %s", exc)
+            return web.json_response({"error": "malformed interaction"}, status=400)
+
+    async def _dispatch(self, ix: Interaction, received: float) -> dict[str, Any]:
+        kind, data = ix["type"], ix.get("data") or {}
+        if kind == InteractionType.PING:
+            return {"type": ResponseType.PONG}
+        if kind == InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
+            return {"type": ResponseType.AUTOCOMPLETE_RESULT, "data": {"choices": []}}
+        try:
+            if kind == InteractionType.APPLICATION_COMMAND:
+                cmd = command_text(data)
+            elif kind == InteractionType.MESSAGE_COMPONENT:
+                action = parse_custom_id(str(data.get("custom_id", "")))
+                if action.kind == "e":
+                    images = len((ix.get("message") or {}).get("attachments") or []) or 1
+                    modal = edit_modal(action.generation_id, images)
+                    if modal is not None:
+                        return {"type": ResponseType.MODAL, "data": modal}
+                cmd = button_text(action)
+            elif kind == InteractionType.MODAL_SUBMIT:
+                action = parse_custom_id(str(data.get("custom_id", "")))
+                cmd = modal_text(action, data)
+            else:
+                raise ValueError(f"unknown interaction type {kind}")
+        except WireError as exc:
+            log.info("unsupported Discord interaction: %s", exc)
+            return _message(f"I can't do that here ({exc}). Try `/help`.", ephemeral=True)
+        return await self._start(ix, cmd, received)
+
+    # ---- turns ---------------------------------------------------------------------------
+    def _turn(self, ix: Interaction, cmd: CommandText) -> Turn:
+        user = interaction_user(ix)
+        guild_id = ix.get("guild_id")
+        channel_type = (ix.get("channel") or {}).get("type")
+        return Turn(channel="discord", conversation_id=interaction_channel_id(ix),
+                    user_id=str(user["id"]), text=cmd.text,
+                    user_name=display_name(user, ix.get("member")),
+                    is_group=bool(guild_id) or channel_type == 3,  # 3: group DM
+                    tenant_id=guild_id, reference=cmd.reference)
+
+    async def _start(self, ix: Interaction, cmd: CommandText, received: float) -> dict[str, Any]:
+        turn = self._turn(ix, cmd)
+        ctx = _Ctx(InteractionToken(str(ix["application_id"]), str(ix["token"]), received),
+                   turn.user_id, int(ix.get("attachment_size_limit") or DEFAULT_ATTACHMENT_LIMIT),
+                   cmd.private)
+        # The Assistant usually decides in about a millisecond (image work is its followup).
+        # Waiting that long lets a refusal or a "there's no picture yet" be answered inline
+        # and ephemeral, so nothing about it ever shows in the channel; anything slower is
+        # deferred and continues in the background.
+        responding = asyncio.ensure_future(self.assistant.respond(turn))
+        budget = self.config.inline_budget_s if cmd.private else self.config.public_budget_s
+        await asyncio.wait({responding}, timeout=budget)
+        if responding.done():
+            if responding.exception() is not None:
+                log.error("Discord turn failed", exc_info=responding.exception())
+                return _message(SORRY, ephemeral=True)
+            response = responding.result()
+            reply = response.immediate
+            if response.followup is None and reply is not None and (
+                    cmd.private or reply.kind is not ReplyKind.IMAGES):
+                return _message(reply.text, ephemeral=True)
+        self._spawn(self._run(ctx, responding), turn)
+        return {"type": ResponseType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
+                **({"data": {"flags": EPHEMERAL}} if cmd.private else {})}
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], turn: Turn) -> None:
+        task = self.tasks.spawn(coro, name=f"discord-{turn.conversation_id}")
+        self._own.add(task)
+        task.add_done_callback(self._own.discard)
+
+    async def _run(self, ctx: _Ctx, responding: Awaitable[Response]) -> None:
+        try:
+            response = await responding
+        except Exception:
+            log.exception("Discord turn failed")
+            return await self._deliver(ctx, Reply(ReplyKind.ERROR, SORRY))
+        if response.followup is None:
+            return await self._deliver(ctx, response.immediate or Reply(ReplyKind.TEXT, "Done."))
+        working = response.immediate.text if response.immediate else "🎨 Working on it…"
+        editor = ProgressEditor(
+            lambda text: self.api.edit_original(ctx.token, text_payload(text), attempts=1),
+            min_interval_s=self.config.progress_interval_s)
+        editor.update(working)
+
+        async def progress(step: int, total: int) -> None:
+            editor.update(progress_text(working, step, total))
+
+        try:
+            reply = await asyncio.wait_for(response.followup(progress),
+                                           timeout=max(0.0, ctx.token.remaining()))
+        except TimeoutError:
+            if ctx.token.remaining() <= 0:
+                log.error("gave up on a Discord interaction: its token expired (15 min) "
+                          "before the image was ready")
+                await editor.close()
+                return None
+            log.exception("Discord image turn timed out")
+            reply = Reply(ReplyKind.ERROR, SORRY)
+        except Exception:
+            log.exception("Discord image turn failed")
+            reply = Reply(ReplyKind.ERROR, SORRY)
+        await editor.close()
+        await self._deliver(ctx, reply)
+
+    async def _deliver(self, ctx: _Ctx, reply: Reply) -> None:
+        try:
+            if reply.kind is ReplyKind.IMAGES and reply.images:
+                try:
+                    msg = await self.renderer.render_images(
+                        reply, user_id=ctx.user_id, attachment_limit=ctx.attachment_limit)
+                    await self.api.edit_original(ctx.token, msg.payload, msg.files)
+                    return
+                except (LookupError, ValueError, DiscordError) as exc:
+                    if isinstance(exc, InteractionExpired):
+                        raise
+                    log.error("could not deliver images to Discord: %s", exc)
+                    reply = Reply(ReplyKind.ERROR, "Sorry, your image was made but could not "
+                                                   "be sent. Please try again.")
+            await self._private(ctx, reply.text or "Done.")
+        except InteractionExpired as exc:
+            log.error("gave up on a Discord interaction: %s", exc)
+        except DiscordError as exc:
+            log.error("could not answer a Discord interaction: %s", exc)
+
+    async def _private(self, ctx: _Ctx, text: str) -> None:
+        if ctx.private:
+            await self.api.edit_original(ctx.token, text_payload(text))
+            return
+        # A follow-up sent while the deferred message still shows "thinking…" would
+        # replace that PUBLIC message (Discord ignores the ephemeral flag then): resolve
+        # the placeholder first, then answer privately, then remove the placeholder.
+        await self.api.edit_original(ctx.token, text_payload(PRIVATE_NOTE))
+        await self.api.create_followup(ctx.token, text_payload(text, ephemeral=True))
+        try:
+            await self.api.delete_original(ctx.token)
+        except DiscordError as exc:
+            log.info("could not delete the placeholder: %s", exc)
+
+
+def _message(text: str, *, ephemeral: bool) -> dict[str, Any]:
+    return {"type": ResponseType.CHANNEL_MESSAGE_WITH_SOURCE,
+            "data": text_payload(text, ephemeral=ephemeral)}
+
+
+ChannelFactory = Callable[[web.Application], DiscordChannel]
+_ROUTES: web.AppKey[bool] = web.AppKey("easel_discord_routes", bool)
+
+
+def add_discord_routes(app: web.Application, channel_factory: ChannelFactory) -> None:
+    """Serve POST /api/discord/interactions. The channel is built by `channel_factory` at
+    start-up, after the cleanup contexts added before this call (create_app's services)
+    have run. A second call is a no-op, so tests that add the route keep working once
+    create_app adds it too."""
+    if app.get(_ROUTES):
+        return
+    app[_ROUTES] = True
+    holder: dict[str, DiscordChannel] = {}
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        channel = channel_factory(app)
+        await channel.start()
+        holder["channel"] = channel
+        yield
+        await channel.aclose()
+
+    async def interactions(request: web.Request) -> web.StreamResponse:
+        return await holder["channel"].handle(request)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post(INTERACTIONS_PATH, interactions)

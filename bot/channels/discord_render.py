@@ -1,0 +1,180 @@
+"""Render channel-neutral `Reply`s as Discord message payloads (content, files, buttons).
+
+All images of one reply go into ONE message, with the V1–V4 buttons underneath: that is
+the Midjourney layout Discord users know (one grid, one row of buttons that refer to its
+images), Discord shows up to four attachments as a mosaic, and one PATCH means one
+rate-limit slot instead of one per image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PIL import Image
+
+from bot.channels.discord_api import FileUpload
+from bot.channels.discord_wire import (
+    CONTENT_MAX,
+    EPHEMERAL,
+    ButtonStyle,
+    ComponentType,
+    custom_id,
+)
+from bot.turn import DeliveredImage, Reply
+from imaging.delivery import ChannelLimits, fit_image
+
+# Discord rejects a message whose files add up to more than this, whatever each file's limit.
+MAX_REQUEST_BYTES = 25 * 1024 * 1024
+_FORM_OVERHEAD = 64 * 1024  # payload_json and multipart headers
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\*_~`|[]<>"})
+
+
+class ImageSource(Protocol):
+    """What the renderer needs from the image store (file or Redis backed)."""
+
+    async def read(self, image_id: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    payload: dict[str, Any]
+    files: list[FileUpload]
+
+
+def escape_markdown(text: str) -> str:
+    """User text shown verbatim: `**`, `~~`, `||`, backticks, masked links and `<@...>`
+    mention syntax lose their meaning."""
+    return text.translate(_MD_SPECIAL)
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def clip_content(text: str) -> str:
+    return text if len(text) <= CONTENT_MAX else text[: CONTENT_MAX - 1] + "…"
+
+
+def no_mentions(user_id: str | None = None) -> dict[str, Any]:
+    """Prompts are user text: "@everyone" in one must not ping a server. Only the person
+    who asked is pinged, to tell them their image is ready."""
+    return {"parse": [], "users": [user_id] if user_id else []}
+
+
+def text_payload(text: str, *, ephemeral: bool = False) -> dict[str, Any]:
+    payload: dict[str, Any] = {"content": clip_content(text), "allowed_mentions": no_mentions(),
+                               "components": [], "attachments": []}
+    if ephemeral:
+        payload["flags"] = EPHEMERAL
+    return payload
+
+
+def progress_text(working: str, step: int, total: int) -> str:
+    pct = int(100 * step / total) if total else 0
+    return clip_content(f"{working} {pct}% ({step}/{total})")
+
+
+class DiscordRenderer:
+    def __init__(self, store: ImageSource, *, max_side: int = 4096,
+                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.store = store
+        self.max_side = max_side
+        self.max_request_bytes = max_request_bytes
+
+    async def render_images(self, reply: Reply, *, user_id: str,
+                            attachment_limit: int) -> RenderedMessage:
+        images = reply.images[:10]  # Discord's attachment limit per message
+        per_file = min(attachment_limit,
+                       (self.max_request_bytes - _FORM_OVERHEAD) // max(1, len(images)))
+        files = [await self._file(img, i, per_file, reply.prompt)
+                 for i, img in enumerate(images, start=1)]
+        payload: dict[str, Any] = {
+            "content": image_content(reply, user_id),
+            "allowed_mentions": no_mentions(user_id),
+            "components": buttons(reply.generation_id, len(images)),
+            "attachments": [
+                {"id": i, "filename": f.filename, "description": f.description}
+                for i, f in enumerate(files)],
+        }
+        return RenderedMessage(payload, files)
+
+    async def _file(self, image: DeliveredImage, index: int, limit: int,
+                    prompt: str | None) -> FileUpload:
+        data = await self.store.read(image.image_id)
+        if data is None:
+            raise LookupError(f"image {image.image_id} is gone")
+        content_type, ext = image.content_type, "png"
+        if len(data) > limit or max(image.width, image.height) > self.max_side:
+            # Only re-encode when the stored PNG does not fit: decoding and encoding a
+            # large image costs tens of milliseconds on the delivery path.
+            enc = await asyncio.to_thread(_fit, data, ChannelLimits(self.max_side, limit))
+            data, content_type = enc
+            ext = "jpg" if content_type == "image/jpeg" else "png"
+        alt = shorten(prompt, 1024) if prompt else None  # attachment alt text limit
+        return FileUpload(f"easel-{image.seed}-{index}.{ext}", data, content_type, alt)
+
+
+def _fit(data: bytes, limits: ChannelLimits) -> tuple[bytes, str]:
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        enc = fit_image(img, limits)
+    return enc.data, enc.content_type
+
+
+def image_content(reply: Reply, user_id: str) -> str:
+    asked = escape_markdown(shorten(reply.user_prompt or reply.prompt or "", 300))
+    lines = [f"**{asked}** — <@{user_id}>" if asked else f"<@{user_id}>"]
+    if reply.text:
+        lines.append(shorten(reply.text, 300))
+    if reply.prompt:
+        lines.append(f"**Prompt used:** {escape_markdown(shorten(reply.prompt, 1200))}")
+    facts = []
+    if reply.images:
+        seeds = ", ".join(str(i.seed) for i in reply.images)
+        facts.append(f"seed {seeds}")
+        facts.append(f"{reply.images[0].width}×{reply.images[0].height}")
+    if reply.steps:
+        facts.append(f"{reply.steps} steps")
+    if facts:
+        lines.append("-# " + " · ".join(facts))
+    if reply.withheld:
+        lines.append(f"{reply.withheld} image(s) were withheld by the safety check; "
+                     "you can try again.")
+    return clip_content("\n".join(lines))
+
+
+def buttons(generation_id: str | None, images: int) -> list[dict[str, Any]]:
+    """V1–Vn under the images, then Retry / Edit / Undo. Without a generation id (or one
+    too long for a custom_id) there is nothing for a button to point at: no buttons."""
+    if not generation_id:
+        return []
+    variations = [_button(f"V{i}", custom_id("v", generation_id, i)) for i in range(1, images + 1)]
+    actions = [
+        _button("Retry", custom_id("r", generation_id), emoji="🔄"),
+        _button("Edit", custom_id("e", generation_id), emoji="✏️", style=ButtonStyle.PRIMARY),
+        _button("Undo", custom_id("u", generation_id), emoji="↩️"),
+    ]
+    rows = [_row(variations[:5]), _row(actions)]
+    if any(b is None for b in [*variations, *actions]):
+        return []
+    return [r for r in rows if r["components"]]
+
+
+def _button(label: str, cid: str | None, *, emoji: str | None = None,
+            style: ButtonStyle = ButtonStyle.SECONDARY) -> dict[str, Any] | None:
+    if cid is None:
+        return None
+    button: dict[str, Any] = {"type": ComponentType.BUTTON, "style": style, "label": label,
+                              "custom_id": cid}
+    if emoji:
+        button["emoji"] = {"name": emoji}
+    return button
+
+
+def _row(items: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    return {"type": ComponentType.ACTION_ROW, "components": [b for b in items if b]}
