@@ -54,13 +54,15 @@ def load_engine(settings: Settings) -> DiffusersEngine:
     else:
         model = str(ensure_demo_model(settings.data_dir))
         log.warning(DEMO_NOTICE)
-    return DiffusersEngine.load(
+    engine = DiffusersEngine.load(
         model,
         device=settings.device,
         default_steps=settings.image_steps,
         guidance_scale=settings.guidance_scale,
         max_batch_images=settings.max_batch_images,
     )
+    engine.warm_up()
+    return engine
 
 
 @dataclass(slots=True)

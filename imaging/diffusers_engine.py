@@ -83,6 +83,11 @@ class DiffusersEngine:
         if looks_local and not (path / "model_index.json").is_file():
             raise _load_error(model, FileNotFoundError(f"no model_index.json in {path}"))
         dev = _pick_device(device)
+        if dev == "cpu":
+            # Leave a core to the event loop (acknowledgements, HTTP) while torch computes.
+            cores = os.cpu_count() or 1
+            if cores > 1 and torch.get_num_threads() >= cores:
+                torch.set_num_threads(cores - 1)
         # fp16 halves memory and doubles speed on GPUs; CPUs lack fast fp16 kernels.
         dtype = torch.float16 if dev == "cuda" else torch.float32
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
@@ -121,6 +126,14 @@ class DiffusersEngine:
             sample = sample[0]
         side = int(sample) * scale if sample else 512
         return side, side
+
+    def warm_up(self) -> None:
+        """One tiny generation at start-up: the first call pays for lazy initialisation
+        (kernels, allocator, caches), which would otherwise land on the first user."""
+        w, h = self.default_size
+        side = max(64, min(w, h) // 4 // 8 * 8)
+        self.generate([ImageRequest("warm-up", width=side, height=side, steps=1,
+                                    guidance_scale=self.guidance_scale)])
 
     def img2img_pipe(self) -> Any:
         """The image-to-image twin of the loaded pipeline, sharing its weights (no second
