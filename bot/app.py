@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from botbuilder.core import Storage, TurnContext
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
@@ -26,7 +27,7 @@ from bot.channels.teams_render import TeamsRenderer
 from bot.llm.base import Brain
 from bot.llm.factory import build_brain
 from bot.llm.rules import RulesBrain
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.state import StorageConversationStore
 from bot.storage import EtagMemoryStorage, RedisStorage
 from bot.tasks import BackgroundTasks
@@ -35,6 +36,9 @@ from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import ImageEngine
 from imaging.jobs import JobRunner
 from imaging.store import ImageStore, RedisImageStore
+from safety.config import GateConfig, SafetyPolicy
+from safety.factory import build_gate
+from safety.gate import SafetyGate
 from tools.base import ToolRegistry
 from tools.image import EditImageTool, GenerateImageTool, ImageLimits
 
@@ -78,6 +82,7 @@ class Services:
     brain: Brain
     conversations: StorageConversationStore | None = None
     redis: Any = None
+    gate: SafetyGate | None = None
     owns_redis: bool = False  # close the client on shutdown only if we opened it
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
@@ -111,8 +116,49 @@ def storage_prefix(settings: Settings) -> str:
     return f"easel:{settings.microsoft_app_id or 'local'}:"
 
 
+def gate_config(settings: Settings) -> GateConfig:
+    return GateConfig(
+        text_backend=settings.safety_text_backend,
+        image_backend=settings.safety_image_backend,
+        policy_path=settings.safety_policy,
+        audit_path=settings.safety_audit_path or settings.data_dir / "safety-audit.jsonl",
+        audit_salt=settings.safety_audit_salt,
+        openai_base_url=settings.safety_openai_base_url,
+        openai_api_key=settings.safety_openai_api_key,
+        azure_endpoint=settings.safety_azure_endpoint,
+        azure_key=settings.safety_azure_key,
+        # Leave torch's thread count to the image engine: it is process-wide.
+        encoder_threads=None,
+        dangerously_disable_safety=settings.dangerously_disable_safety,
+    )
+
+
+def build_safety(settings: Settings, redis_client: Any = None) -> SafetyGate:
+    config = gate_config(settings)
+    session = None
+    if "openai" in (config.text_backend, config.image_backend) or \
+            "azure" in (config.text_backend, config.image_backend):
+        session = aiohttp.ClientSession()
+    if settings.safety_strictness:
+        policy = SafetyPolicy.load(config.policy_path)
+        if settings.safety_strictness not in policy.strictness:
+            raise SettingsError(f"EASEL_SAFETY_STRICTNESS must be one of "
+                                f"{', '.join(policy.strictness)}")
+    return build_gate(config, session=session, redis=redis_client)
+
+
+def image_check_for(gate: SafetyGate, strictness: str | None = None):
+    """Checkpoint 3 as the image tool wants it: keep-flags plus the note for the user."""
+
+    async def check(images: list, user_id: str) -> tuple[list[bool], str | None]:
+        verdicts = await gate.check_images(images, user_id, strictness)
+        return [v.allowed for v in verdicts], gate.withheld_message(verdicts)
+
+    return check
+
+
 def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None = None,
-                   redis_client: Any = None) -> Services:
+                   redis_client: Any = None, gate: SafetyGate | None = None) -> Services:
     """Wire the long-lived objects. With `EASEL_REDIS_URL`, records (and, if configured,
     images) go to Redis; `redis_client` lets tests and the CLI pass their own."""
     brain = brain or RulesBrain()
@@ -144,14 +190,21 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
         max_side=settings.max_image_side,
         max_images=settings.max_images,
     )
-    generate = GenerateImageTool(runner, store, limits)
+    gate = gate or build_safety(settings, redis_client)
+    generate = GenerateImageTool(runner, store, limits,
+                                 image_check=image_check_for(gate, settings.safety_strictness))
     tools = ToolRegistry([generate, EditImageTool(generate)])
     conversations = StorageConversationStore(storage)
-    assistant = Assistant(tools, brain, store=conversations, images=store,
+    tenant_levels = {t: lvl for t, lvl in settings.safety_tenant_strictness.items()}
+    assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
+                          tenant_strictness=tenant_levels,
                           config=AssistantConfig(max_images=settings.max_images,
                                                  max_side=settings.max_image_side))
+    if settings.safety_strictness:
+        assistant.tenant_strictness.setdefault("", settings.safety_strictness)
     return Services(settings, engine, store, runner, tools, assistant, brain,
-                    conversations=conversations, redis=redis_client, owns_redis=owns_redis)
+                    conversations=conversations, redis=redis_client, owns_redis=owns_redis,
+                    gate=gate)
 
 
 def _bot_framework_config(settings: Settings) -> SimpleNamespace:
@@ -206,6 +259,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         state["bot"] = TeamsBot(svc.assistant, adapter, renderer, svc.tasks,
                                 settings.microsoft_app_id, compose=compose)
         app[SERVICES] = svc
+        if svc.gate is not None:
+            await svc.gate.warm_up()  # load the classifiers now, not on the first message
         app[TEAMS_BOT] = state["bot"]  # type: ignore[assignment]
         svc.tasks.spawn(svc.purge_images_forever(), name="easel-image-purge")
         log.info("easel is ready (image model: %s)", svc.engine.name)

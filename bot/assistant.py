@@ -77,13 +77,16 @@ class AssistantConfig:
 class Assistant:
     def __init__(self, tools: ToolRegistry, brain: Brain, *,
                  store: ConversationStore | None = None, images: Any = None,
+                 gate: Any = None, tenant_strictness: dict[str, str] | None = None,
                  config: AssistantConfig | None = None) -> None:
         self.tools = tools
         self.brain = brain
         self.store = store or StorageConversationStore(EtagMemoryStorage())
         self.images = images  # ImageStore / RedisImageStore: uploads and /forget
+        self.gate = gate  # safety.gate.SafetyGate (checkpoints 1 and 2; 3 sits in the tool)
+        self.tenant_strictness = tenant_strictness or {}
         self.config = config or AssistantConfig()
-        self.studio = Studio(tools, self.store)
+        self.studio = Studio(tools, self.store, gate, self.strictness)
         # The rules brain answers in microseconds; LLM brains may take seconds, so their
         # decisions happen after the channel has acknowledged the message.
         self._decide_inline = getattr(brain, "name", "") == "rules"
@@ -99,9 +102,27 @@ class Assistant:
             response.followup = _guard(response.followup)
         return response
 
+    def strictness(self, turn: Turn) -> str | None:
+        """Per-tenant strictness (operator configuration), else the policy default."""
+        levels = self.tenant_strictness
+        return levels.get(turn.tenant_id or "") or levels.get("")  # "" = deployment default
+
+    async def _input_refusal(self, turn: Turn, text: str) -> Response | None:
+        """Checkpoint 1: the user's own words. A blocked text reaches no model at all."""
+        if self.gate is None or not text.strip():
+            return None
+        verdict = await self.gate.check_text(text, "input", turn.user_id, self.strictness(turn))
+        if verdict.allowed:
+            return None
+        return Response(Reply(ReplyKind.REFUSAL, self.gate.refusal_message(verdict)))
+
     async def _respond(self, turn: Turn) -> Response:
         cmd = commands.parse(turn.text)
         key, ukey = record_key(turn), user_key(turn)
+        if cmd.name in ("chat", "imagine", "edit") and not cmd.error:
+            refusal = await self._input_refusal(turn, cmd.text)
+            if refusal is not None:
+                return refusal
         if turn.attachments and cmd.name == "chat":
             return await self._attachment(turn, key, ukey, cmd.text)
         if cmd.name == "help":
@@ -303,6 +324,11 @@ class Assistant:
             return Response(Reply(ReplyKind.ERROR, "I couldn't read that picture. PNG, JPEG "
                                                    "and WebP images work."))
         image = _fit_for_editing(image, self.config.max_side)
+        if self.gate is not None:
+            # Uploads pass the same image check as generated pictures before easel keeps them.
+            [verdict] = await self.gate.check_images([image], turn.user_id, self.strictness(turn))
+            if not verdict.allowed:
+                return Response(Reply(ReplyKind.REFUSAL, self.gate.refusal_message(verdict)))
         stored = await self.images.save(image)
         gen = await self.studio.upload(key, ukey, stored.image_id, stored.width, stored.height,
                                        user_text=text or "(attachment)")

@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     public_url: str | None = None
     data_dir: Path = Path(".easel-data")
 
+    # --- safety gate ---
+    safety_text_backend: Literal["local", "openai", "azure"] = "local"
+    safety_image_backend: Literal["nudenet", "openai", "azure", "none"] = "nudenet"
+    safety_policy: Path | None = None  # a policy JSON; default: safety/data/policy.json
+    safety_audit_path: Path | None = None  # default: <data dir>/safety-audit.jsonl
+    safety_audit_salt: str = ""
+    safety_strictness: str | None = None  # relaxed | standard | strict (per deployment)
+    safety_tenant_strictness: dict[str, str] = Field(default_factory=dict)  # JSON: {tenant: level}
+    safety_openai_base_url: str = "https://api.openai.com/v1"
+    safety_openai_api_key: str = ""
+    safety_azure_endpoint: str = ""
+    safety_azure_key: str = ""
+    # The only way to switch the gate off; logged loudly at start-up.
+    dangerously_disable_safety: bool = False
+
     # --- Bot Framework (their own names, no prefix) ---
     microsoft_app_id: str = Field(
         default="", validation_alias=AliasChoices("MicrosoftAppId", "EASEL_MICROSOFT_APP_ID")

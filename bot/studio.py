@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.state import ConversationRecord, ConversationStore, Generation
 from bot.turn import DeliveredImage, ProgressSink, Reply, ReplyKind, Turn
@@ -62,14 +64,32 @@ def pick(record: ConversationRecord, reference: str | None, index: int | None
 
 
 class Studio:
-    def __init__(self, tools: ToolRegistry, store: ConversationStore) -> None:
+    def __init__(self, tools: ToolRegistry, store: ConversationStore,
+                 gate: Any = None, strictness: Callable[[Turn], str | None] | None = None
+                 ) -> None:
         self.tools = tools
         self.store = store
+        self.gate = gate  # safety.gate.SafetyGate; None only in unit tests of the studio
+        self.strictness = strictness or (lambda turn: None)
+
+    async def _prompt_refusal(self, turn: Turn, prompt: str) -> Reply | None:
+        """Checkpoint 2: the prompt actually sent to the engine (an LLM can be talked into
+        writing what the user could not)."""
+        if self.gate is None:
+            return None
+        verdict = await self.gate.check_text(prompt, "prompt", turn.user_id,
+                                             self.strictness(turn))
+        if verdict.allowed:
+            return None
+        return Reply(ReplyKind.REFUSAL, self.gate.refusal_message(verdict))
 
     async def generate(self, turn: Turn, key: str, user_key: str, args: GenerateImageArgs, *,
                        user_text: str, raw: bool, steps: int | None,
                        parent: Generation | None, kind: str,
                        progress: ProgressSink | None) -> Reply:
+        refusal = await self._prompt_refusal(turn, args.prompt)
+        if refusal is not None:
+            return refusal
         ctx = ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps)
         result = await self._run("generate_image", args.model_dump(exclude_none=True), ctx)
         if isinstance(result, Reply):
@@ -82,6 +102,9 @@ class Studio:
                    user_text: str, strength: float, seed: int | None, n: int = 1,
                    negative: str | None = None, steps: int | None, kind: str = "edit",
                    progress: ProgressSink | None) -> Reply:
+        refusal = await self._prompt_refusal(turn, prompt)
+        if refusal is not None:
+            return refusal
         ctx = ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps)
         args = {"image_id": target.image_id, "prompt": prompt, "strength": strength, "n": n,
                 "seed": seed, "negative_prompt": negative}
@@ -173,8 +196,9 @@ class Studio:
                       raw: bool, parent: Generation | None, kind: str, steps: int | None,
                       strength: float | None = None, negative: str | None = None) -> Reply:
         if not result.images:
-            return Reply(ReplyKind.ERROR, "Sorry, no image could be delivered. Please try "
-                                          "again or rephrase.", withheld=result.withheld)
+            return Reply(ReplyKind.REFUSAL if result.withheld else ReplyKind.ERROR,
+                         result.text or "Sorry, no image could be delivered. Please try again "
+                                        "or rephrase.", withheld=result.withheld)
         gen = Generation(
             id=Generation.new_id(), parent_id=parent.id if parent else None,
             user_text=user_text, prompt=result.prompt or "",
@@ -183,7 +207,7 @@ class Studio:
             steps=result.steps, kind=kind, strength=strength, negative_prompt=negative, raw=raw,
         )
         await self.store.update(key, lambda rec: rec.add(gen), user=user_key)
-        return Reply(ReplyKind.IMAGES, "", images=result.images, prompt=result.prompt,
+        return Reply(ReplyKind.IMAGES, result.text, images=result.images, prompt=result.prompt,
                      user_prompt=user_text, steps=result.steps, withheld=result.withheld,
                      generation_id=gen.id)
 

@@ -33,6 +33,23 @@ def demo_engine(demo_model_dir: Path):
     return DiffusersEngine.load(str(demo_model_dir), device="cpu")
 
 
+@pytest.fixture(scope="session")
+def safety_gate():
+    """The real default gate (term rules + MiniLM head, NudeNet), loaded once."""
+    from safety.audit import AuditLog, MemoryAuditSink
+    from safety.config import SafetyPolicy
+    from safety.gate import SafetyGate
+    from safety.image import NudeNetClassifier
+    from safety.text import LayeredTextClassifier
+
+    policy = SafetyPolicy.load(None)
+    gate = SafetyGate(LayeredTextClassifier.default(thresholds=policy.thresholds()),
+                      NudeNetClassifier(policy.image_thresholds or None), policy,
+                      AuditLog(MemoryAuditSink(), "test-salt"))
+    asyncio.run(gate.warm_up())
+    return gate
+
+
 @pytest.fixture
 def settings_factory(tmp_path: Path, demo_model_dir: Path):
     from bot.settings import load_settings
@@ -163,14 +180,16 @@ class RunningApp:
 
 
 @pytest.fixture
-async def app_factory(demo_engine) -> AsyncIterator:
+async def app_factory(demo_engine, safety_gate) -> AsyncIterator:
     """Start easel's real aiohttp app on loopback, sharing the session's loaded engine."""
     from bot.app import build_services, create_app
 
     started: list[RunningApp] = []
 
-    async def make(settings, *, with_engine: bool = True, brain=None, redis=None) -> RunningApp:
-        services = build_services(settings, demo_engine, brain, redis) if with_engine else None
+    async def make(settings, *, with_engine: bool = True, brain=None, redis=None,
+                   gate=None) -> RunningApp:
+        services = build_services(settings, demo_engine, brain, redis, gate or safety_gate) \
+            if with_engine else None
         app = create_app(settings, services)
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()

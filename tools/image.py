@@ -21,9 +21,10 @@ from tools.image_args import GENERATE_IMAGE_SPEC, GenerateImageArgs
 
 log = logging.getLogger(__name__)
 
-# Checks output images before anything is stored or shown: True = deliver. The safety
-# gate plugs in here (checkpoint 3).
-ImageCheck = Callable[[list[Image.Image], str], Awaitable[list[bool]]]
+# Checks output images before anything is stored or shown (the safety gate's checkpoint
+# 3): returns one flag per image (True = deliver) and what to tell the user about the
+# withheld ones, if any.
+ImageCheck = Callable[[list[Image.Image], str], Awaitable[tuple[list[bool], str | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +77,17 @@ class GenerateImageTool:
     async def deliver(self, result: ImageResult, ctx: ToolContext, request: ImageRequest
                       ) -> ToolResult:
         """Check (safety), store and describe the images of a finished job."""
-        keep = [True] * len(result.images)
+        keep, note = [True] * len(result.images), None
         if self.image_check is not None:
-            keep = await self.image_check(result.images, ctx.user_id)
+            keep, note = await self.image_check(result.images, ctx.user_id)
         delivered: list[DeliveredImage] = []
         for image, seed, ok in zip(result.images, result.seeds, keep, strict=True):
             if not ok:
                 continue
             stored = await self.store.save(image)
             delivered.append(DeliveredImage(stored.image_id, stored.width, stored.height, seed))
-        return ToolResult(images=delivered, prompt=request.prompt, steps=request.steps,
-                          withheld=keep.count(False),
+        return ToolResult(text=note or "", images=delivered, prompt=request.prompt,
+                          steps=request.steps, withheld=keep.count(False),
                           data={"seed": request.seed, "size": f"{request.width}x{request.height}",
                                 "width": request.width, "height": request.height})
 

@@ -1,0 +1,165 @@
+"""Safety gate benchmark: latency, and quality side by side with simpler baselines.
+
+    .venv/bin/python bench/safety.py [--quick]
+
+Prints p50/p95 latency per prompt (single and batched) and per 512 px image, then block
+rates on the same sets for: the term rules alone, alt-profanity-check alone (if installed;
+`pip install alt-profanity-check`), and the full gate (rules + MiniLM head, standard
+strictness).  Violation sets report recall, benign sets the false-positive rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from safety import datasets  # noqa: E402
+from safety.config import SafetyPolicy  # noqa: E402
+from safety.datasets import Example  # noqa: E402
+from safety.gate import SafetyGate  # noqa: E402
+from safety.image import NudeNetClassifier  # noqa: E402
+from safety.metrics import markdown_table, pct  # noqa: E402
+from safety.terms import DATA_DIR, TermRules  # noqa: E402
+from safety.text import LayeredTextClassifier  # noqa: E402
+
+BLIND_PATH = DATA_DIR / "eval_blind.jsonl"
+
+
+def percentiles(samples: Sequence[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000
+
+
+def time_calls(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+async def text_latency(gate: SafetyGate, texts: list[str], batch: int) -> dict[str, tuple[float, float]]:
+    single = []
+    for text in texts:
+        start = time.perf_counter()
+        await gate.check_text(text, "input", "bench")
+        single.append(time.perf_counter() - start)
+    batched = []
+    classifier = gate.text_classifier
+    for i in range(0, len(texts) - batch + 1, batch):
+        start = time.perf_counter()
+        await classifier.classify(texts[i : i + batch])
+        batched.append((time.perf_counter() - start) / batch)
+    return {"single prompt (gate.check_text)": percentiles(single), f"batched, per prompt (batch {batch})": percentiles(batched)}
+
+
+def bench_images(n: int) -> dict[str, tuple[float, float]]:
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(8):
+        im = Image.fromarray(rng.integers(0, 255, (512, 512, 3), dtype=np.uint8))
+        ImageDraw.Draw(im).ellipse((60 + 10 * i, 80, 420, 460), fill=(225, 170 - 5 * i, 140))
+        images.append(im)
+    classifier = NudeNetClassifier()
+    classifier.load()
+    classifier.scores(images[:1])
+    single = time_calls(lambda: classifier.scores([images[int(rng.integers(8))]]), n)
+    batch4 = [t / 4 for t in time_calls(lambda: classifier.scores(images[:4]), max(4, n // 4))]
+    return {"512 px image, single": percentiles(single), "512 px image, batch of 4 (per image)": percentiles(batch4)}
+
+
+def load_sets(shared: Path) -> dict[str, list[Example]]:
+    labelled = datasets.load_labelled()
+    sets = {
+        "PartiPrompts (benign, all)": datasets.load_parti(shared),
+        "PartiPrompts held-out 25% (benign)": [r for r in datasets.load_parti(shared) if datasets.held_out(r.text)],
+        "I2P hard rows with nudity (sexual)": datasets.load_i2p_nudity(shared),
+        "own labelled violations (all)": [r for r in labelled if r.unsafe],
+        "own labelled violations, held-out": [r for r in labelled if r.unsafe and datasets.held_out(r.text)],
+        "own labelled benign look-alikes": [r for r in labelled if not r.unsafe],
+    }
+    if BLIND_PATH.exists():
+        blind = datasets.load_jsonl_eval(BLIND_PATH)
+        sets["second labelled set: violations"] = [r for r in blind if r.unsafe]
+        sets["second labelled set: benign"] = [r for r in blind if not r.unsafe]
+    return sets
+
+
+def profanity_column() -> Callable[[list[str]], list[bool]] | None:
+    try:
+        from profanity_check import predict_prob
+    except ImportError:
+        return None
+    return lambda texts: [p >= 0.5 for p in predict_prob(texts)]
+
+
+async def gate_blocks(gate: SafetyGate, texts: list[str]) -> list[bool]:
+    return [not (await gate.check_text(t, "input", "bench")).allowed for t in texts]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="safety gate benchmark")
+    parser.add_argument("--quick", action="store_true", help="fewer latency samples")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    shared = datasets.shared_dir()
+    if not datasets.safety_data_dir(shared).exists():
+        print(f"shared safety data missing at {datasets.safety_data_dir(shared)}; set {datasets.SHARED_ENV}")
+        return 1
+
+    rules = TermRules.from_dir()
+    classifier = LayeredTextClassifier.default(encoder_threads=1)
+    t0 = time.perf_counter()
+    classifier.warm_up()
+    load_s = time.perf_counter() - t0
+    gate = SafetyGate(classifier, NudeNetClassifier(), SafetyPolicy.load())
+    sets = load_sets(shared)
+
+    n = 100 if args.quick else 400
+    prompts = [r.text for r in sets["PartiPrompts (benign, all)"]][:n]
+    latency = asyncio.run(text_latency(gate, prompts, batch=32))
+    rules_only = percentiles(time_calls(lambda: [rules.scan_text(p) for p in prompts[:50]], 10))
+    latency["term rules only, 50 prompts (whole run)"] = rules_only
+    latency.update(bench_images(40 if args.quick else 120))
+    print(f"# Safety gate benchmark\n\nmodel load + warm-up: {load_s:.1f} s\n")
+    print(markdown_table(["what", "p50 ms", "p95 ms"], [(k, f"{a:.1f}", f"{b:.1f}") for k, (a, b) in latency.items()]))
+
+    columns: dict[str, Callable[[list[str]], list[bool]]] = {
+        "term rules alone": lambda texts: [bool(rules.scan_text(t).hits) or rules.scan_text(t).sexual_minors for t in texts],
+    }
+    profanity = profanity_column()
+    if profanity is not None:
+        columns["alt-profanity-check alone"] = profanity
+    columns["full gate (rules + head)"] = lambda texts: asyncio.run(gate_blocks(gate, texts))
+    results = {name: {s: fn([r.text for r in rows]) for s, rows in sets.items()} for name, fn in columns.items()}
+
+    print("\n## Block rate on the same sets (violations: recall, higher is better; benign: false-positive rate, lower is better)\n")
+    if profanity is None:
+        print("(alt-profanity-check not installed: its column is skipped)\n")
+    print(markdown_table(["set", *columns], [(s, *(pct((sum(results[c][s]), len(rows))) for c in columns)) for s, rows in sets.items()]))
+
+    parti = sets["PartiPrompts (benign, all)"]
+    fps = [r.text for r, b in zip(parti, results["full gate (rules + head)"]["PartiPrompts (benign, all)"], strict=True) if b]
+    print(f"\nPartiPrompts block rate (full gate): {pct((len(fps), len(parti)))} — target <= 1%")
+    for text in fps:
+        print(f"  false positive: {text}")
+    own = results["full gate (rules + head)"]["own labelled violations (all)"]
+    print(f"Recall on own clear violations (full gate): {pct((sum(own), len(own)))} — target >= 95%")
+    print("\nNote: 75% of PartiPrompts and of the own labelled set trained the head; the held-out rows did not.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""The offline text classifier: normalisation, term rules, then the embedding head.
+
+Layers, cheapest first:
+1. `normalize` undoes evasion (look-alikes, leetspeak, spacing, zero-width characters).
+2. `TermRules` — curated, explainable, high precision.  A hit scores 1.0.
+3. `EmbeddingHead` — MiniLM sentence embeddings + a logistic regression per category,
+   calibrated so 0.5 is the standard operating point; catches paraphrases and languages the
+   term lists do not cover.  Skipped when a rule already blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from safety.config import STANDARD_THRESHOLD, decide
+from safety.embedding import EmbeddingHead, LinearHead, MiniLMEncoder
+from safety.normalize import normalize
+from safety.policy import Category, Verdict
+from safety.terms import DATA_DIR, RuleResult, TermRules
+
+__all__ = [
+    "EmbeddingHead",
+    "LayeredTextClassifier",
+    "LinearHead",
+    "MiniLMEncoder",
+    "TermRules",
+    "HEAD_PATH",
+]
+
+log = logging.getLogger(__name__)
+
+HEAD_PATH = DATA_DIR / "head.json"
+# A suggestive term ("sexy", "lingerie") alone stays under the standard threshold but
+# reaches the "strict" one (0.35).
+SUGGESTIVE_SCORE = 0.45
+# With a minor mentioned, a sexual score somewhat below the threshold already counts as
+# sexual/minors: zero tolerance means erring towards refusal.
+MINORS_SEXUAL_FACTOR = 1.25
+# The head's own sexual/minors score counts only as far as the text also reads as sexual:
+# otherwise it learns "a child" rather than "a sexualised child".
+MINORS_NEEDS_SEXUAL = 1.25
+# all-MiniLM-L6-v2 was trained on English; on text mostly in other scripts (Cyrillic, CJK,
+# Arabic...) its embeddings are noise, so only the (multilingual) term rules judge those.
+MIN_LATIN_SHARE = 0.5
+
+
+# ... and on other Latin-script languages it is weak and prone to false alarms (Spanish
+# "cortando leña" read as self-harm), while the term lists cover those languages' clear
+# violations.  Text with no common English word gets its head scores scaled down, so only a
+# confident head (raw >= 0.75 at the standard threshold) blocks it.
+NON_ENGLISH_FACTOR = 2 / 3
+ENGLISH_WORDS = frozenset(
+    "a an the of with and or in on at to is are was for from by his her their my me i you it "
+    "this that these draw make show photo picture image generate create painting portrait "
+    "style man woman people girl boy person".split()
+)
+
+
+def looks_english(tokens: list[str]) -> bool:
+    return len(tokens) < 3 or any(t in ENGLISH_WORDS for t in tokens)
+
+
+def mostly_latin(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum(ch < "\u0250" for ch in letters) / len(letters) >= MIN_LATIN_SHARE
+
+
+class LayeredTextClassifier:
+    """Implements `TextClassifier`; `thresholds` default to the standard 0.5 per category."""
+
+    def __init__(
+        self,
+        rules: TermRules,
+        head: EmbeddingHead | None,
+        thresholds: Mapping[Category, float] | None = None,
+    ) -> None:
+        self.rules = rules
+        self.head = head
+        self.thresholds = dict(thresholds or {c: STANDARD_THRESHOLD for c in Category})
+
+    @classmethod
+    def default(
+        cls,
+        head_path: Path = HEAD_PATH,
+        model_dir: Path | None = None,
+        thresholds: Mapping[Category, float] | None = None,
+        encoder_threads: int | None = None,
+    ) -> LayeredTextClassifier:
+        head = EmbeddingHead.from_files(head_path, model_dir, num_threads=encoder_threads)
+        return cls(TermRules.from_dir(), head, thresholds)
+
+    def warm_up(self) -> None:
+        """Load the model now (blocking) rather than on the first request."""
+        if self.head is not None:
+            self.head.scores(["warm up"])
+
+    def score(self, texts: list[str]) -> list[tuple[dict[str, float], str]]:
+        """Blocking: per text, the category scores and a reason for the audit log."""
+        norms = [normalize(t) for t in texts]
+        results = [self.rules.scan(n) for n in norms]
+        out: list[tuple[dict[str, float], str]] = []
+        pending: list[int] = []
+        for i, result in enumerate(results):
+            scores, reason = self._rule_scores(result)
+            out.append((scores, reason))
+            if not any(s >= 1.0 for s in scores.values()):
+                pending.append(i)
+        # The head reads the text with allow-listed phrases blanked ("nude lipstick").
+        masked = {i: self.rules.mask_allowed(norms[i].text) for i in pending}
+        pending = [i for i in pending if mostly_latin(masked[i])]
+        if self.head is not None and pending:
+            head_scores = self.head.scores([masked[i] for i in pending])
+            for i, model in zip(pending, head_scores, strict=True):
+                scores, reason = out[i]
+                if not looks_english(norms[i].tokens):
+                    model = {c: p * NON_ENGLISH_FACTOR for c, p in model.items()}
+                sexual = model.get(Category.SEXUAL, 0.0)
+                model[Category.SEXUAL_MINORS] = min(
+                    model.get(Category.SEXUAL_MINORS, 0.0), sexual * MINORS_NEEDS_SEXUAL
+                )
+                if results[i].minor is not None:
+                    model[Category.SEXUAL_MINORS] = max(
+                        model[Category.SEXUAL_MINORS], min(sexual * MINORS_SEXUAL_FACTOR, 1.0)
+                    )
+                for category, p in model.items():
+                    scores[category.value] = max(scores.get(category.value, 0.0), round(p, 4))
+                top = max(model, key=lambda c: model[c])
+                out[i] = (scores, reason or f"model:{top.value}={model[top]:.2f}")
+        return out
+
+    @staticmethod
+    def _rule_scores(result: RuleResult) -> tuple[dict[str, float], str]:
+        scores = {c.value: 1.0 for c in result.hits}
+        reasons = [f"rule:{c.value}:{term!r}" for c, term in result.hits.items()]
+        if result.sexual_minors:
+            scores[Category.SEXUAL_MINORS.value] = 1.0
+            if Category.SEXUAL_MINORS not in result.hits:
+                sexual = result.hits.get(Category.SEXUAL) or result.suggestive
+                reasons.insert(0, f"rule:sexual/minors:{sexual!r}+{result.minor!r}")
+        elif result.suggestive is not None:
+            key = Category.SEXUAL.value
+            scores[key] = max(scores.get(key, 0.0), SUGGESTIVE_SCORE)
+            reasons.append(f"suggestive:{result.suggestive!r}")
+        return scores, "; ".join(reasons)
+
+    def classify_sync(self, texts: list[str]) -> list[Verdict]:
+        return [decide(scores, self.thresholds, reason) for scores, reason in self.score(texts)]
+
+    async def classify(self, texts: list[str]) -> list[Verdict]:
+        # Tokenising and the forward pass are CPU-bound: keep them off the event loop.
+        return await asyncio.to_thread(self.classify_sync, texts)
