@@ -192,6 +192,21 @@ def cmd_manifest_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_safety_check(args: argparse.Namespace) -> int:
+    from safety.cli import run_check
+
+    return run_check(strictness=args.strictness)
+
+
+def cmd_safety_eval(args: argparse.Namespace) -> int:
+    from safety.cli import run_eval
+
+    if not Path(args.file).is_file():
+        print(f"easel safety eval: no such file {args.file}", file=sys.stderr)
+        return 2
+    return run_eval(args.file, strictness=args.strictness)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="easel", description="easel: an image assistant for chat")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -222,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     mb.add_argument("--public-url", default=None, help="https base URL of this server")
     mb.add_argument("--out", required=True, help="the .zip file to write")
     mb.set_defaults(func=cmd_manifest_build)
+
+    sf = sub.add_parser("safety", help="the safety gate's text classifier")
+    sfs = sf.add_subparsers(dest="safety_command", required=True)
+    sc = sfs.add_parser("check", help="one text per stdin line -> one JSON verdict per line")
+    sc.add_argument("--strictness", default=None, help="relaxed | standard | strict")
+    sc.set_defaults(func=cmd_safety_check)
+    se = sfs.add_parser("eval", help="precision / recall / false-positive rate per category")
+    se.add_argument("file", help="JSONL ({text, categories}) or CSV/TSV with a prompt column")
+    se.add_argument("--strictness", default=None)
+    se.set_defaults(func=cmd_safety_eval)
 
     from bot.channels.discord_cli import add_discord_parser
 
