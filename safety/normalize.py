@@ -147,6 +147,7 @@ def normalize(text: str) -> Normalized:
     for form in leet_forms:
         forms.append(_REPEATS.sub(r"\1\1", form))
         forms.append(_REPEATS.sub(r"\1", form))
+        forms.append(form)  # as typed, for the rare rule about repeats ("xxx")
     cleaned = [_SPACES.sub(" ", f).strip() for f in forms]
     variants = tuple(dict.fromkeys(cleaned))  # ordered de-duplication
     primary = variants[0]

@@ -69,16 +69,23 @@ def mostly_latin(text: str) -> bool:
 
 
 class LayeredTextClassifier:
-    """Implements `TextClassifier`; `thresholds` default to the standard 0.5 per category."""
+    """Implements `TextClassifier`; `thresholds` default to the standard 0.5 per category.
+
+    Only the first `max_chars` characters are judged: rule matching grows with length, the
+    head reads 128 tokens anyway, and an image prompt is far shorter.  Anything a long
+    message smuggles past the cut still has to come back through checkpoint 2 (the
+    rewritten prompt) before it reaches the engine."""
 
     def __init__(
         self,
         rules: TermRules,
         head: EmbeddingHead | None,
         thresholds: Mapping[Category, float] | None = None,
+        max_chars: int = 4000,
     ) -> None:
         self.rules = rules
         self.head = head
+        self.max_chars = max_chars
         self.thresholds = dict(thresholds or {c: STANDARD_THRESHOLD for c in Category})
 
     @classmethod
@@ -99,14 +106,16 @@ class LayeredTextClassifier:
 
     def score(self, texts: list[str]) -> list[tuple[dict[str, float], str]]:
         """Blocking: per text, the category scores and a reason for the audit log."""
-        norms = [normalize(t) for t in texts]
+        norms = [normalize(t[: self.max_chars]) for t in texts]
         results = [self.rules.scan(n) for n in norms]
         out: list[tuple[dict[str, float], str]] = []
         pending: list[int] = []
         for i, result in enumerate(results):
             scores, reason = self._rule_scores(result)
             out.append((scores, reason))
-            if not any(s >= 1.0 for s in scores.values()):
+            # A rule hit already blocks, so the model is skipped — unless the hit is in a
+            # category this deployment allows, where the model must still judge the rest.
+            if not any(s >= 1.0 and Category(k) in self.thresholds for k, s in scores.items()):
                 pending.append(i)
         # The head reads the text with allow-listed phrases blanked ("nude lipstick").
         masked = {i: self.rules.mask_allowed(norms[i].text) for i in pending}

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 from safety_cases import ALLOWED
 
-from safety import datasets
 from safety.policy import Category
 from safety.terms import TermRules
 
@@ -80,9 +79,3 @@ def test_rule_syntax_stems_exclusions_and_cjk() -> None:
 
 def test_mask_allowed_blanks_benign_phrases(rules: TermRules) -> None:
     assert rules.mask_allowed("a model wearing nude lipstick, beauty shot") == "a model wearing , beauty shot"
-
-
-def test_partiprompts_rules_false_positives(rules: TermRules, shared_data) -> None:
-    parti = datasets.load_parti(shared_data)
-    flagged = [r.text for r in parti if rules.scan_text(r.text).hits]
-    assert len(flagged) / len(parti) <= 0.002, flagged

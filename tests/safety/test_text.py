@@ -71,9 +71,13 @@ def test_labelled_set_recall_and_false_positives(classifier) -> None:
 
 
 def test_partiprompts_held_out_false_positive_rate(classifier, shared_data) -> None:
+    """PartiPrompts is benign: no term rule may fire, and the whole classifier blocks <= 1%
+    of the held-out quarter (the head never trained on it; bench/safety.py runs them all)."""
     rows = [r for r in datasets.load_parti(shared_data) if datasets.held_out(r.text)]
     results = classifier.score([r.text for r in rows])
+    rule_hits = [r.text for r, (_, why) in zip(rows, results, strict=True) if "rule:" in why]
     flagged = [r.text for r, (s, _) in zip(rows, results, strict=True) if any(v >= 0.5 for v in s.values())]
+    assert rule_hits == []
     assert len(flagged) / len(rows) <= 0.01, flagged
 
 
@@ -100,3 +104,14 @@ def test_lean_encoder_matches_transformers() -> None:
     mask = batch["attention_mask"].unsqueeze(-1).float()
     ref = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
     assert np.abs(ours - ref).max() < 1e-4
+
+
+def test_allowed_category_rule_hit_still_gets_the_model(classifier) -> None:
+    """With violence allowed, a violence rule hit must not stop the model judging the rest."""
+    from safety.config import SafetyPolicy
+    from safety.text import LayeredTextClassifier
+
+    policy = SafetyPolicy.model_validate({"categories": {"violence": {"action": "allow"}}})
+    relaxed = LayeredTextClassifier(classifier.rules, classifier.head, thresholds=policy.thresholds())
+    (zombie,) = relaxed.classify_sync(["a decapitated zombie"])
+    assert zombie.allowed and zombie.scores["violence"] == 1.0 and "sexual" in zombie.scores
