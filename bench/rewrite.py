@@ -76,7 +76,10 @@ async def main(args: argparse.Namespace) -> None:
     print(f"rewrite latency over {len(TURNS)} fixed turns (ms; warm, sequential)")
     print(f"{'backend':<13} {'turns':>6} {'p50':>9} {'p95':>9} {'tools':>6} {'fallbacks':>9}")
     rules = build_brain("rules")
-    print(row("rules", *await measure(rules, args.rules_rounds), "offline rules"))
+    medians: dict[str, float] = {}
+    times, calls, fallbacks = await measure(rules, args.rules_rounds)
+    medians["rules"] = statistics.median(times)
+    print(row("rules", times, calls, fallbacks, "offline rules"))
 
     with tempfile.TemporaryDirectory() as tmp:
         model, note = args.model, f"model {args.model}"
@@ -85,7 +88,9 @@ async def main(args: argparse.Namespace) -> None:
             note = "tiny in-code stand-in model (plumbing only)"
         brain = await asyncio.to_thread(build_brain, "transformers", model=model)
         try:
-            print(row("transformers", *await measure(brain, args.llm_rounds), note))
+            times, calls, fallbacks = await measure(brain, args.llm_rounds)
+            medians["transformers"] = statistics.median(times)
+            print(row("transformers", times, calls, fallbacks, note))
         finally:
             await brain.aclose()
 
@@ -101,10 +106,37 @@ async def main(args: argparse.Namespace) -> None:
         async with server.running() as url:
             brain = build_brain("openai", model="tiny", base_url=url, api_key="sk-bench")
             try:
-                print(row("openai", *await measure(brain, args.openai_rounds),
+                times, calls, fallbacks = await measure(brain, args.openai_rounds)
+                medians["openai"] = statistics.median(times)
+                print(row("openai", times, calls, fallbacks,
                           "loopback fake server (HTTP + parsing only)"))
             finally:
                 await brain.aclose()
+    await share_of_image_turn(medians)
+
+
+async def share_of_image_turn(medians: dict[str, float]) -> None:
+    """Rewriting's share of an image turn: rewrite p50 against a generation with the
+    demo model at its native size and steps (measured here, median of 5)."""
+    from imaging.demo_model import write_demo_model
+    from imaging.diffusers_engine import DiffusersEngine
+    from imaging.engine import ImageRequest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = DiffusersEngine.load(str(write_demo_model(Path(tmp) / "demo")), device="cpu")
+        w, h = engine.default_size
+        req = ImageRequest("a red fox in the snow", width=w, height=h, steps=engine.default_steps)
+        engine.generate([req])  # warm-up
+        gen: list[float] = []
+        for i in range(5):
+            start = time.perf_counter()
+            engine.generate([ImageRequest(req.prompt, width=w, height=h, steps=req.steps, seed=i)])
+            gen.append((time.perf_counter() - start) * 1000)
+    g = statistics.median(gen)
+    print(f"\nshare of an image turn spent rewriting (demo model, {w}x{h}, "
+          f"{engine.default_steps} steps: {g:.0f} ms per image):")
+    for name, m in medians.items():
+        print(f"  {name:<13} {m:8.2f} ms  → {100 * m / (m + g):5.2f}% of the turn")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
