@@ -31,6 +31,19 @@ def new_image_id() -> str:
     return secrets.token_urlsafe(24)
 
 
+async def _open(data: bytes | None) -> Image.Image | None:
+    """Decode stored bytes off the event loop (a large PNG takes tens of ms)."""
+    if data is None:
+        return None
+
+    def decode() -> Image.Image:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img
+
+    return await asyncio.to_thread(decode)
+
+
 def _png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -79,12 +92,7 @@ class ImageStore:
         return await asyncio.to_thread(self.read_sync, image_id)
 
     async def open(self, image_id: str) -> Image.Image | None:
-        data = await self.read(image_id)
-        if data is None:
-            return None
-        img = Image.open(io.BytesIO(data))
-        img.load()
-        return img
+        return await _open(await self.read(image_id))
 
     async def delete(self, image_ids: list[str]) -> int:
         def run() -> int:
@@ -145,12 +153,7 @@ class RedisImageStore:
         return await self.client.get(self._k(image_id))  # type: ignore[attr-defined]
 
     async def open(self, image_id: str) -> Image.Image | None:
-        data = await self.read(image_id)
-        if data is None:
-            return None
-        img = Image.open(io.BytesIO(data))
-        img.load()
-        return img
+        return await _open(await self.read(image_id))
 
     async def delete(self, image_ids: list[str]) -> int:
         keys = [self._k(i) for i in image_ids if self.valid_id(i)]
