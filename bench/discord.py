@@ -40,6 +40,15 @@ ROOT = SCRIPT.parents[1]
 APP_ID = "1187001185010651136"
 
 
+
+def _demo_dir() -> Path:
+    """The built-in demo model easel serves when EASEL_IMAGE_MODEL is unset."""
+    sys.path.insert(0, str(ROOT))
+    from imaging.demo import default_model_dir
+
+    return default_model_dir()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -221,7 +230,7 @@ async def run(args: argparse.Namespace) -> None:
             # The baseline: the same demo model, size, steps and guidance, called directly
             # in this process. Runs alternate with easel's, so both see the same machine
             # load (the CPUs here are shared and the load drifts).
-            engine = await asyncio.to_thread(_load_engine, data_dir / "demo-model")
+            engine = await asyncio.to_thread(_load_engine, _demo_dir())
             w, h = engine.default_size
             for i in range(args.image_runs + 1):
                 ix = _interaction(n, "imagine", {"prompt": "a red apple on a table", "seed": i})

@@ -118,20 +118,21 @@ async def main(args: argparse.Namespace) -> None:
 async def share_of_image_turn(medians: dict[str, float]) -> None:
     """Rewriting's share of an image turn: rewrite p50 against a generation with the
     demo model at its native size and steps (measured here, median of 5)."""
-    from imaging.demo_model import write_demo_model
+    from imaging.demo import default_model_dir
     from imaging.diffusers_engine import DiffusersEngine
     from imaging.engine import ImageRequest
 
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = DiffusersEngine.load(str(write_demo_model(Path(tmp) / "demo")), device="cpu")
-        w, h = engine.default_size
-        req = ImageRequest("a red fox in the snow", width=w, height=h, steps=engine.default_steps)
-        engine.generate([req])  # warm-up
-        gen: list[float] = []
-        for i in range(5):
-            start = time.perf_counter()
-            engine.generate([ImageRequest(req.prompt, width=w, height=h, steps=req.steps, seed=i)])
-            gen.append((time.perf_counter() - start) * 1000)
+    engine = DiffusersEngine.load(str(default_model_dir()), device="cpu")
+    w, h = engine.default_size
+    req = ImageRequest("a red fox in the snow", width=w, height=h, steps=engine.default_steps,
+                       guidance_scale=engine.guidance_scale)
+    engine.generate([req])  # warm-up
+    gen: list[float] = []
+    for i in range(5):
+        start = time.perf_counter()
+        engine.generate([ImageRequest(req.prompt, width=w, height=h, steps=req.steps,
+                                      guidance_scale=req.guidance_scale, seed=i)])
+        gen.append((time.perf_counter() - start) * 1000)
     g = statistics.median(gen)
     print(f"\nshare of an image turn spent rewriting (demo model, {w}x{h}, "
           f"{engine.default_steps} steps: {g:.0f} ms per image):")

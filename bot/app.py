@@ -25,6 +25,7 @@ from bot.channels.discord import DiscordChannel, DiscordConfig, add_discord_rout
 from bot.channels.teams import TeamsBot
 from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_render import TeamsRenderer
+from bot.channels.web import add_web_routes
 from bot.llm.base import Brain
 from bot.llm.factory import build_brain
 from bot.llm.rules import RulesBrain
@@ -32,7 +33,7 @@ from bot.settings import Settings, SettingsError
 from bot.state import StorageConversationStore
 from bot.storage import EtagMemoryStorage, RedisStorage
 from bot.tasks import BackgroundTasks
-from imaging.demo_model import ensure_demo_model
+from imaging.demo import default_model_dir
 from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import ImageEngine
 from imaging.jobs import JobRunner
@@ -46,22 +47,25 @@ from tools.image import EditImageTool, GenerateImageTool, ImageLimits
 log = logging.getLogger(__name__)
 
 DEMO_NOTICE = (
-    "easel is using its built-in DEMO model: its weights are random, so images are noise. "
-    "For real images set EASEL_IMAGE_MODEL, e.g. EASEL_IMAGE_MODEL=stabilityai/sd-turbo "
-    "(a GPU is strongly recommended)."
+    "easel is using its built-in DEMO model: a small model trained on simple drawn scenes "
+    "(one or two of 12 things, 13 colours, plain or sky/sea/grass/night backgrounds, at 64 px "
+    "shown at 256 px). For real images set EASEL_IMAGE_MODEL, e.g. "
+    "EASEL_IMAGE_MODEL=stabilityai/sd-turbo (a GPU is strongly recommended); see the README."
 )
 
 
 def load_engine(settings: Settings) -> DiffusersEngine:
-    """Blocking: loads the configured model, or builds and loads the demo model."""
+    """Blocking: loads the configured model, or the built-in demo model (shipped trained,
+    in the package: nothing is downloaded or built)."""
     if settings.image_model:
         model = settings.image_model
     else:
-        model = str(ensure_demo_model(settings.data_dir))
+        model = str(default_model_dir())
         log.warning(DEMO_NOTICE)
     engine = DiffusersEngine.load(
         model,
         device=settings.device,
+        dtype=settings.dtype,
         default_steps=settings.image_steps,
         guidance_scale=settings.guidance_scale,
         max_batch_images=settings.max_batch_images,
@@ -301,6 +305,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
             "X-Content-Type-Options": "nosniff",
         })
 
+    add_web_routes(app, lambda a: a[SERVICES].assistant, settings.web_chat_enabled)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/images/{image_id}", image)

@@ -172,14 +172,6 @@ async def _local_path(svc, image_id: str) -> Path:  # svc: Services
     return out
 
 
-def cmd_demo_model(args: argparse.Namespace) -> int:
-    from imaging.demo_model import write_demo_model
-
-    path = write_demo_model(Path(args.path))
-    print(f"wrote the demo model to {path}; use it with EASEL_IMAGE_MODEL={path}")
-    return 0
-
-
 def cmd_manifest_build(args: argparse.Namespace) -> int:
     from bot.manifest import ManifestError, build_package
 
@@ -252,9 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_discord_parser(sub)
 
-    d = sub.add_parser("demo-model", help="write the built-in demo model to PATH")
-    d.add_argument("path")
-    d.set_defaults(func=cmd_demo_model)
+    from imaging.demo.cli import add_parser as add_demo_model_parser
+
+    add_demo_model_parser(sub)
     return p
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_images: int = Field(default=4, ge=1, le=8)
     max_batch_images: int = Field(default=8, ge=1, le=64)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # auto: float16 on CUDA (bfloat16 for FLUX, whose T5 encoder overflows in float16),
+    # float32 elsewhere.
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
 
     # --- brain ---
     rewriter: Literal["rules", "transformers", "openai"] = "rules"
@@ -49,6 +52,9 @@ class Settings(BaseSettings):
     state_ttl_days: float = Field(default=30, gt=0, le=3650)  # records and images expire
     public_url: str | None = None
     data_dir: Path = Path(".easel-data")
+    # The local web chat at GET /. auto: on until Teams or Discord credentials are set (the
+    # server is then public, and the page has no login of its own).
+    web_chat: Literal["auto", "on", "off"] = "auto"
 
     # --- safety gate ---
     safety_text_backend: Literal["local", "openai", "azure"] = "local"
@@ -148,6 +154,12 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.microsoft_app_id)
+
+    @property
+    def web_chat_enabled(self) -> bool:
+        if self.web_chat != "auto":
+            return self.web_chat == "on"
+        return not (self.microsoft_app_id or self.discord_public_key)
 
     def default_size(self) -> tuple[int, int] | None:
         return parse_size(self.image_size) if self.image_size else None

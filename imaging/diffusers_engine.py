@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from imaging.demo import display_size as demo_sizes
+from imaging.demo import recommended_settings, upscale
 from imaging.engine import (
     EngineLoadError,
     GenerationError,
@@ -35,6 +37,26 @@ def _pick_device(requested: str) -> str:
     return "cpu"
 
 
+def _pick_dtype(requested: str, device: str, model: str) -> Any:
+    import torch
+
+    if requested != "auto":
+        return getattr(torch, requested)
+    if device != "cuda":
+        return torch.float32  # CPUs (and MPS, for safety) lack fast, exact fp16 paths
+    # fp16 halves memory and doubles speed on GPUs; FLUX's T5 text encoder overflows in
+    # fp16 (black or NaN images), so it gets bfloat16.
+    if "flux" in model.lower() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def _accepts(pipe: Any, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(pipe.__call__).parameters
+
+
 def _load_error(model: str, exc: BaseException) -> EngineLoadError:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     where = (
@@ -56,18 +78,28 @@ class DiffusersEngine:
     """Text-to-image with a diffusers pipeline. `generate` blocks: call it from a thread."""
 
     def __init__(self, pipe: Any, *, name: str, device: str, default_steps: int = 4,
-                 guidance_scale: float = 0.0, max_batch_images: int = 8) -> None:
+                 guidance_scale: float = 0.0, max_batch_images: int = 8,
+                 render_side: int | None = None,
+                 display_size: tuple[int, int] | None = None,
+                 guidance_rescale: float = 0.0) -> None:
+        """`render_side`: a model that only draws at one scale (the built-in demo model:
+        64 px) renders with that shorter side and its pictures are upscaled to the size
+        asked for; `display_size` is then the default size people get. `guidance_rescale`
+        tempers classifier-free guidance where the pipeline supports it (text-to-image)."""
         self.pipe = pipe
         self.name = name
         self.device = device
         self.default_steps = default_steps
         self.guidance_scale = guidance_scale
         self.max_batch_images = max_batch_images
-        self.default_size = self._native_size(pipe)
+        self.render_side = render_side
+        self.guidance_rescale = guidance_rescale
+        self.default_size = display_size or self._native_size(pipe)
         self._img2img: Any = None
 
     @classmethod
-    def load(cls, model: str, *, device: str = "auto", default_steps: int | None = None,
+    def load(cls, model: str, *, device: str = "auto", dtype: str = "auto",
+             default_steps: int | None = None,
              guidance_scale: float | None = None, max_batch_images: int = 8) -> DiffusersEngine:
         import torch
         from diffusers import AutoPipelineForText2Image
@@ -88,15 +120,21 @@ class DiffusersEngine:
             cores = os.cpu_count() or 1
             if cores > 1 and torch.get_num_threads() >= cores:
                 torch.set_num_threads(cores - 1)
-        # fp16 halves memory and doubles speed on GPUs; CPUs lack fast fp16 kernels.
-        dtype = torch.float16 if dev == "cuda" else torch.float32
+        torch_dtype = _pick_dtype(dtype, dev, model)
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+        demo = demo_sizes(path) if looks_local else None
         try:
-            pipe = AutoPipelineForText2Image.from_pretrained(
-                str(path) if looks_local else model,
-                dtype=dtype,
-                local_files_only=offline or looks_local,
-            )
+            if demo is not None:
+                # The trained demo model leaves its text encoder to a pip package.
+                from imaging.demo.model import load_demo_pipeline
+
+                pipe = load_demo_pipeline(path, dtype=torch_dtype)
+            else:
+                pipe = AutoPipelineForText2Image.from_pretrained(
+                    str(path) if looks_local else model,
+                    dtype=torch_dtype,
+                    local_files_only=offline or looks_local,
+                )
         except (OSError, ValueError) as exc:
             raise _load_error(model, exc) from exc
         except Exception as exc:  # hub / network errors come in many types
@@ -107,12 +145,18 @@ class DiffusersEngine:
             # The gate (safety/) checks every image; diffusers' checker would blank images
             # silently instead of telling the user.
             pipe.safety_checker = None
-        steps = default_steps or 4
-        guidance = 0.0 if guidance_scale is None else guidance_scale
+        # A demo model says what it was evaluated with; an operator's settings still win.
+        recommended = recommended_settings(path) if demo is not None else {}
+        steps = default_steps or int(recommended.get("steps", 4))
+        if guidance_scale is None:
+            guidance_scale = float(recommended.get("guidance_scale", 0.0))
         log.info("loaded image model %s on %s (%s), %d steps, guidance %.1f",
-                 model, dev, str(dtype).removeprefix("torch."), steps, guidance)
-        return cls(pipe, name=model, device=dev, default_steps=steps, guidance_scale=guidance,
-                   max_batch_images=max_batch_images)
+                 model, dev, str(torch_dtype).removeprefix("torch."), steps, guidance_scale)
+        return cls(pipe, name=model, device=dev, default_steps=steps,
+                   guidance_scale=guidance_scale, max_batch_images=max_batch_images,
+                   render_side=demo[0] if demo else None,
+                   display_size=(demo[1], demo[1]) if demo else None,
+                   guidance_rescale=float(recommended.get("guidance_rescale", 0.0)))
 
     @staticmethod
     def _native_size(pipe: Any) -> tuple[int, int]:
@@ -127,11 +171,26 @@ class DiffusersEngine:
         side = int(sample) * scale if sample else 512
         return side, side
 
+    def render_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size the pipeline draws for a (width, height) request: the request itself,
+        or for a one-scale model its aspect with the shorter side at `render_side`
+        (rounded to 16 px, which its VAE and UNet need)."""
+        if self.render_side is None:
+            return width, height
+        short = min(width, height)
+
+        def side(v: int) -> int:
+            return max(16, round(v * self.render_side / short / 16) * 16)  # type: ignore[operator]
+
+        return side(width), side(height)
+
     def warm_up(self) -> None:
         """One tiny generation at start-up: the first call pays for lazy initialisation
         (kernels, allocator, caches), which would otherwise land on the first user."""
         w, h = self.default_size
         side = max(64, min(w, h) // 4 // 8 * 8)
+        if self.render_side is not None:
+            side = self.default_size[0]
         self.generate([ImageRequest("warm-up", width=side, height=side, steps=1,
                                     guidance_scale=self.guidance_scale)])
 
@@ -191,6 +250,7 @@ class DiffusersEngine:
             generator=generators,
             callback_on_step_end=_on_step_end,
         )
+        render_w, render_h = self.render_size(first.width, first.height)
         if first.is_edit:
             from PIL import Image
 
@@ -198,12 +258,19 @@ class DiffusersEngine:
             for r in reqs:
                 assert r.init_image is not None
                 init = r.init_image.convert("RGB")
-                if init.size != (r.width, r.height):
-                    init = init.resize((r.width, r.height), Image.Resampling.LANCZOS)
+                if init.size != (render_w, render_h):
+                    # BOX, not Lanczos, when shrinking a lot (a demo model's 256 px picture
+                    # back to its 64 px): it averages, so no ringing reaches the latents.
+                    shrink = init.width > 2 * render_w
+                    init = init.resize((render_w, render_h), Image.Resampling.BOX if shrink
+                                       else Image.Resampling.LANCZOS)
                 inits.extend([init] * r.n)
             call.update(image=inits, strength=strength, num_inference_steps=call_steps)
         else:
-            call.update(width=first.width, height=first.height)
+            call.update(width=render_w, height=render_h)
+            if self.guidance_rescale and first.guidance_scale > 1.0 and _accepts(
+                    pipe, "guidance_rescale"):
+                call["guidance_rescale"] = self.guidance_rescale
         if first.negative_prompt is not None and first.guidance_scale > 1.0:
             call["negative_prompt"] = negatives
         try:
@@ -215,6 +282,8 @@ class DiffusersEngine:
             log.exception("pipeline call failed")
             raise GenerationError(f"the image model failed ({type(exc).__name__})") from exc
         images = list(out.images)
+        if (render_w, render_h) != (first.width, first.height):
+            images = [upscale(im, (first.width, first.height)) for im in images]
         results: list[ImageResult] = []
         at = 0
         for r, seeds in zip(reqs, seeds_per_req, strict=True):

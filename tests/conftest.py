@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny demo model (built once), a fake Bot Connector, app servers."""
+"""Shared fixtures: the built-in demo model, a fake Bot Connector, app servers."""
 
 from __future__ import annotations
 
@@ -19,10 +19,20 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 
 @pytest.fixture(scope="session")
-def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from imaging.demo_model import write_demo_model
+def demo_model_dir() -> Path:
+    """The trained demo model that ships in the package: what easel uses by default."""
+    from imaging.demo import default_model_dir
 
-    return write_demo_model(tmp_path_factory.mktemp("models") / "demo")
+    return default_model_dir()
+
+
+@pytest.fixture(scope="session")
+def random_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weights Stable Diffusion folder (CLIP text encoder included), for the
+    plain `from_pretrained` path every other model takes."""
+    from imaging.random_model import write_random_model
+
+    return write_random_model(tmp_path_factory.mktemp("models") / "random")
 
 
 @pytest.fixture(scope="session")

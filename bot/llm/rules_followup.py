@@ -76,7 +76,10 @@ def follow_up(parts: rp.PromptParts, core: str) -> Edit | None:
     if m := _ADD.match(rest):
         return Edit(rp.add_thing(parts, m["thing"]))
     if (target or _GENERIC.match(rest)) and len(rest.split()) <= 8 and "?" not in core:
-        if rest in lex.COLOURS:  # "make it blue": a palette, not a blue object
+        if target and rest in lex.OBJECT_COLOURS and (
+                recoloured := rp.recolour_subject(parts, rest)):
+            return Edit(recoloured)  # "make it red": the thing itself turns red
+        if rest in lex.COLOURS:  # "make it pastel", or no subject to recolour: a palette
             rest = f"{rest} colour scheme"
         return Edit(rp.modify(parts, rest))
     return None

@@ -180,10 +180,15 @@ MOODS: dict[str, tuple[str, ...]] = {
     "cuter": ("cute, soft rounded shapes",),
 }
 
-COLOURS = frozenset(
+# Colours a thing can be ("make it crimson": the thing becomes crimson).
+OBJECT_COLOURS = frozenset(
     "red orange yellow green blue purple violet pink black white gold golden silver brown "
-    "grey gray teal turquoise pastel monochrome".split()
+    "grey gray teal turquoise navy crimson scarlet maroon cyan magenta beige cream ivory "
+    "lime olive emerald indigo lavender lilac amber tangerine cobalt sapphire ruby "
+    "chocolate chestnut plum rose coral mint".split()
 )
+# ...and palettes ("make it pastel" changes the whole picture's colours).
+COLOURS = OBJECT_COLOURS | frozenset({"pastel", "monochrome"})
 
 CLOTHING = frozenset(
     "hat cap beanie helmet crown tiara scarf glasses sunglasses goggles cape cloak coat "

@@ -228,6 +228,35 @@ def recolour(parts: PromptParts, noun: str, adjective: str) -> PromptParts | Non
     return PromptParts(subject + parts.subject[match.end() :], parts.extras)
 
 
+# Where the subject's head noun phrase ends: "a blue car | on a yellow background".
+_HEAD_END = re.compile(r"\s(?:on|in|against|with|at|by|under|over|near|behind|beside|next to|"
+                       r"inside|from|and|wearing|holding)\s", re.I)
+_SHADE = r"(?:(?:light|dark|pale|bright|deep|hot|midnight|sky|navy)[\s-])?"
+
+
+def recolour_subject(parts: PromptParts, colour: str) -> PromptParts | None:
+    """"make it red": the subject's own colour changes ("a blue car on a yellow background"
+    -> "a red car on a yellow background"), so the prompt never asks for two colours at
+    once. None when the subject's head is not a short noun phrase we can safely edit."""
+    subject = parts.subject
+    end = _HEAD_END.search(subject)
+    head, tail = (subject[: end.start()], subject[end.start():]) if end else (subject, "")
+    names = "|".join(sorted(lex.OBJECT_COLOURS, key=len, reverse=True))
+    existing = re.compile(rf"\b{_SHADE}(?:{names})(?:-colou?red)?\b", re.I)
+    if existing.search(head):
+        head = existing.sub(colour, head, count=1)
+    else:
+        tokens = head.split()
+        if not 1 <= len(tokens) <= 4 or not tokens[-1].isalpha():
+            return None
+        tokens.insert(len(tokens) - 1, colour)
+        head = " ".join(tokens)
+    head = re.sub(r"^(an?)\s+(\S)", lambda m: ("an " if m[2].lower() in "aeiou" else "a ") + m[2],
+                  head, flags=re.I)
+    extras = [c for c in parts.extras if not c.endswith("colour scheme")]
+    return PromptParts(head + tail, extras)
+
+
 def modify(parts: PromptParts, clause: str) -> PromptParts:
     """An edit we have no special rule for: keep it verbatim, right after the subject."""
     return PromptParts(parts.subject, [clause.strip(), *parts.extras])

@@ -22,16 +22,25 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_imagine_writes_a_valid_image(tmp_path: Path, demo_model_dir: Path):
+def test_imagine_with_no_model_set_draws_a_red_heart_on_blue(tmp_path: Path):
+    """The issue's own check: with EASEL_IMAGE_MODEL unset, the shipped demo model draws
+    what the words say (colours and shape measured from the pixels)."""
+    from imaging.demo.measure import measure, nearest_shape, shape_templates
+
     out = tmp_path / "x.png"
-    res = _easel("imagine", "a red apple", "-o", str(out), "--size", "192x128", "--seed", "5",
-                 env=_env(tmp_path, EASEL_IMAGE_MODEL=str(demo_model_dir)))
+    res = _easel("imagine", "a red heart on a blue background", "-o", str(out), "--seed", "5",
+                 env=_env(tmp_path))
     assert res.returncode == 0, res.stderr
+    assert "demo model" in res.stderr.lower()  # start-up says what it is and how to switch
+    assert "EASEL_IMAGE_MODEL" in res.stderr
     with Image.open(out) as img:
         img.verify()
     with Image.open(out) as img:
-        assert img.size == (192, 128)
-    assert "seed 5" in res.stdout and "a red apple" in res.stdout
+        assert img.size == (256, 256)  # drawn at 64 px, delivered upscaled
+        m = measure(img.convert("RGB"))
+    assert (m.colour, m.background) == ("red", "blue")
+    assert nearest_shape(m.mask, shape_templates())[0] == "heart"
+    assert "seed 5" in res.stdout and "heart" in res.stdout
 
 
 def test_missing_model_fails_at_start_with_a_clear_message(tmp_path: Path):

@@ -131,6 +131,33 @@ async def test_follow_up_edits_the_picked_image_with_its_seed(
     assert card_seeds(edited) == [12] and first is not edited
 
 
+async def test_make_it_red_recolours_the_blue_car_and_keeps_its_place(
+        app_factory, settings_factory, connector, activity_factory, redis_client):
+    """The issue's edit, end to end through Teams on the built-in demo model: the car turns
+    red where it stood; the background stays."""
+    from bot.picks import RECOLOUR_STRENGTH
+    from imaging.demo.measure import iou, measure
+
+    running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)
+    svc = running.services
+    await _say(running.url, activity_factory(
+        "/imagine --raw --seed 4 a large blue car in the centre on a green background"))
+    await _next_image(connector, 0)
+    await _say(running.url, activity_factory("make it red"))
+    edited = await _next_image(connector, 1)
+    prompt = _prompt(edited)
+    assert "red car" in prompt and "blue" not in prompt  # one colour, not "blue car, red"
+
+    rec = await svc.conversations.load("conv/teams/tenant-1/conv-1")
+    source, edit = rec.generations[-2], rec.generations[-1]
+    assert edit.kind == "edit" and edit.strength == RECOLOUR_STRENGTH
+    before, after = (measure(Image.fromarray(_pixels(svc, g.image_ids[0]).astype(np.uint8)))
+                     for g in (source, edit))
+    assert (before.colour, after.colour) == ("blue", "red")
+    assert (before.background, after.background) == ("green", "green")
+    assert iou(before.mask, after.mask) >= 0.6
+
+
 async def test_vary_edit_undo_history_settings_forget(
         app_factory, settings_factory, connector, activity_factory, redis_client):
     running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)

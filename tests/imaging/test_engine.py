@@ -1,4 +1,5 @@
-"""The diffusers engine and the job runner, on the tiny demo model."""
+"""The diffusers engine and the job runner, on the built-in demo model (and a random-weights
+Stable Diffusion folder for the plain `from_pretrained` path other models take)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,31 @@ from imaging.engine import EngineLoadError, ImageRequest
 from imaging.jobs import JobRunner
 
 
-def test_demo_model_loads_through_from_pretrained(demo_model_dir: Path):
-    assert (demo_model_dir / "model_index.json").is_file()
-    engine = DiffusersEngine.load(str(demo_model_dir), device="cpu")
-    assert engine.default_size == (256, 256)
+def test_a_plain_diffusers_folder_loads_through_from_pretrained(random_model_dir: Path):
+    assert (random_model_dir / "model_index.json").is_file()
+    engine = DiffusersEngine.load(str(random_model_dir), device="cpu")
+    assert engine.default_size == (256, 256) and engine.render_side is None
+    assert (engine.default_steps, engine.guidance_scale) == (4, 0.0)  # no demo settings
     [res] = engine.generate([ImageRequest("a red apple", n=2, width=128, height=192, seed=7)])
     assert [im.size for im in res.images] == [(128, 192), (128, 192)]
     assert res.seeds == [7, 8]
+
+
+def test_demo_model_draws_at_64_px_and_delivers_the_size_asked_for(demo_engine):
+    assert demo_engine.default_size == (256, 256) and demo_engine.render_side == 64
+    # Its evaluated settings, since the tests set no EASEL_IMAGE_STEPS / GUIDANCE_SCALE.
+    assert (demo_engine.default_steps, demo_engine.guidance_scale) == (4, 3.0)
+    assert demo_engine.render_size(256, 256) == (64, 64)
+    assert demo_engine.render_size(1024, 576) == (112, 64)  # the aspect, short side 64
+    [res] = demo_engine.generate([ImageRequest("a red apple", width=384, height=256, seed=1,
+                                               guidance_scale=3.0)])
+    assert res.images[0].size == (384, 256)
+
+
+def test_operator_settings_override_the_demo_models_own(demo_model_dir: Path):
+    engine = DiffusersEngine.load(str(demo_model_dir), device="cpu", default_steps=6,
+                                  guidance_scale=0.0)
+    assert (engine.default_steps, engine.guidance_scale) == (6, 0.0)
 
 
 def test_same_seed_same_image_and_batching_keeps_seeds(demo_engine):
@@ -102,3 +121,13 @@ async def test_runner_batches_compatible_jobs_and_is_fair(demo_engine):
     assert order.index("bob0") < order.index("alice1")
     # 6 jobs, but compatible ones shared pipeline calls.
     assert runner.batches_run < 6
+
+
+def test_dtype_choice():
+    import torch
+
+    from imaging.diffusers_engine import _pick_dtype
+
+    assert _pick_dtype("auto", "cpu", "black-forest-labs/FLUX.1-schnell") is torch.float32
+    assert _pick_dtype("bfloat16", "cpu", "stabilityai/sd-turbo") is torch.bfloat16
+    assert _pick_dtype("float16", "cuda", "x") is torch.float16

@@ -213,3 +213,27 @@ def test_english_words_are_not_mistaken_for_foreign_verbs():
     prompt = decide("male lion in the savanna").args["prompt"]
     assert prompt.startswith("male lion in the savanna") and "painting" not in prompt
     assert decide("male mir einen Hund").args["prompt"].startswith("a painting of a dog")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text", "expected"),
+    [
+        ("a blue car on a yellow background, flat illustration", "make it red",
+         "a red car on a yellow background"),
+        ("a car on a yellow background", "now make it red", "a red car on a yellow background"),
+        ("a large navy blue fish on the left in the sea", "turn it crimson",
+         "a large crimson fish on the left in the sea"),
+        ("a dark blue house on grass", "make it orange", "an orange house on grass"),
+    ],
+)
+def test_make_it_a_colour_recolours_the_thing_not_the_background(prompt, text, expected):
+    d = follow(text, HistoryItem("x", prompt, seed=3))
+    assert d.args["prompt"].startswith(expected)
+    # One colour for the thing: the old one is gone, and no palette clause contradicts it.
+    assert "colour scheme" not in d.args["prompt"]
+    assert d.args["seed"] == 3
+
+
+def test_make_it_a_palette_word_stays_a_colour_scheme():
+    d = follow("make it monochrome")
+    assert "monochrome colour scheme" in d.args["prompt"] and "cat on a skateboard" in d.args["prompt"]

@@ -1,9 +1,7 @@
-"""The built-in demo model: a tiny Stable-Diffusion-shaped pipeline built in code.
-
-It exists so that `make run` and the tests work offline in seconds on a CPU. Its weights
-are random (the images are noise); it is saved with `save_pretrained` and loaded back
-through the same `from_pretrained` path as any real model, so the loading code that
-operators rely on is the code that runs here.
+"""A tiny random-weights Stable Diffusion folder, built in code (CLIP text encoder and
+all), for tests of the plain `from_pretrained` path that every model except the built-in
+demo takes. Its pictures are noise; easel's default model is the trained one in
+`imaging/demo/`.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEMO_MARKER = "easel_demo_model.json"
-DEMO_VERSION = 1
 
 
 def _byte_level_tokenizer():  # -> CLIPTokenizer
@@ -43,7 +39,7 @@ def _byte_level_tokenizer():  # -> CLIPTokenizer
     return tok
 
 
-def build_demo_pipeline(seed: int = 0):  # -> StableDiffusionPipeline
+def build_random_pipeline(seed: int = 0):  # -> StableDiffusionPipeline
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -107,28 +103,10 @@ def build_demo_pipeline(seed: int = 0):  # -> StableDiffusionPipeline
     )
 
 
-def write_demo_model(path: Path) -> Path:
-    """Build the demo pipeline and save it to `path` (loadable with from_pretrained)."""
+def write_random_model(path: Path) -> Path:
+    """Build the random pipeline and save it to `path` (loadable with from_pretrained)."""
     path.mkdir(parents=True, exist_ok=True)
-    pipe = build_demo_pipeline()
+    pipe = build_random_pipeline()
     pipe.save_pretrained(str(path), safe_serialization=True)
-    (path / DEMO_MARKER).write_text(json.dumps({"version": DEMO_VERSION, "weights": "random"}))
-    log.info("wrote the demo model to %s", path)
+    log.info("wrote a random-weights model to %s", path)
     return path
-
-
-def is_demo_model(path: Path) -> bool:
-    return (path / DEMO_MARKER).is_file()
-
-
-def ensure_demo_model(data_dir: Path) -> Path:
-    """The demo model's folder under the data dir, built on first use."""
-    path = data_dir / "demo-model"
-    marker = path / DEMO_MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text()).get("version") == DEMO_VERSION:
-                return path
-        except (OSError, ValueError):
-            pass
-    return write_demo_model(path)
