@@ -174,7 +174,7 @@ one or two simple things on simple backgrounds at 64 x 64 pixels (shown upscaled
 ## Evaluation
 
 Measured from pixels by `python bench/demo_model.py` ({results.get("steps", 4)} steps, guidance
-{results.get("guidance_scale", 0)} rescaled {results.get("guidance_rescale", 0)} (as easel runs it),  one picture per prompt; each prompt names a thing,
+{results.get("guidance_scale", 0)} rescaled {results.get("guidance_rescale", 0)} (as easel runs it), one picture per prompt; each prompt names a thing,
 colour, position and background, worded by the training caption templates). Shape
 uses a small CNN trained on the generator's own renders (its accuracy on renders:
 {_pct(results.get("shape_classifier_accuracy", 0))}). "renders" is the measurement applied to drawn pictures:
