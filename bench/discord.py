@@ -40,15 +40,6 @@ ROOT = SCRIPT.parents[1]
 APP_ID = "1187001185010651136"
 
 
-
-def _demo_dir() -> Path:
-    """The built-in demo model easel serves when EASEL_IMAGE_MODEL is unset."""
-    sys.path.insert(0, str(ROOT))
-    from imaging.demo import default_model_dir
-
-    return default_model_dir()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,10 +122,12 @@ def _start(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file)
 
 
-def _load_engine(path: Path):  # -> DiffusersEngine
+def _load_engine():  # -> DiffusersEngine
+    """The built-in demo model, as easel serves it with EASEL_IMAGE_MODEL unset."""
+    from imaging.demo import default_model_dir
     from imaging.diffusers_engine import DiffusersEngine
 
-    return DiffusersEngine.load(str(path), device="cpu")
+    return DiffusersEngine.load(str(default_model_dir()), device="cpu")
 
 
 def _bare_call(engine, seed: int) -> None:
@@ -230,7 +223,7 @@ async def run(args: argparse.Namespace) -> None:
             # The baseline: the same demo model, size, steps and guidance, called directly
             # in this process. Runs alternate with easel's, so both see the same machine
             # load (the CPUs here are shared and the load drifts).
-            engine = await asyncio.to_thread(_load_engine, _demo_dir())
+            engine = await asyncio.to_thread(_load_engine)
             w, h = engine.default_size
             for i in range(args.image_runs + 1):
                 ix = _interaction(n, "imagine", {"prompt": "a red apple on a table", "seed": i})

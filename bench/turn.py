@@ -30,15 +30,6 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
-def _demo_dir() -> Path:
-    """The built-in demo model easel serves when EASEL_IMAGE_MODEL is unset."""
-    sys.path.insert(0, str(ROOT))
-    from imaging.demo import default_model_dir
-
-    return default_model_dir()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -202,10 +193,11 @@ async def main() -> None:
         await runner.cleanup()
 
     # The baseline: the same demo model, size, steps and guidance, called directly.
+    from imaging.demo import default_model_dir
     from imaging.diffusers_engine import DiffusersEngine
     from imaging.engine import ImageRequest
 
-    engine = DiffusersEngine.load(str(_demo_dir()), device="cpu")
+    engine = DiffusersEngine.load(str(default_model_dir()), device="cpu")
     w, h = engine.default_size
     bare: list[float] = []
     for i in range(args.image_runs + 1):

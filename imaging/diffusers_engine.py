@@ -94,6 +94,8 @@ class DiffusersEngine:
         self.max_batch_images = max_batch_images
         self.render_side = render_side
         self.guidance_rescale = guidance_rescale
+        # Checked once here, not per call: only some pipelines take guidance_rescale.
+        self._rescale_t2i = bool(guidance_rescale) and _accepts(pipe, "guidance_rescale")
         self.default_size = display_size or self._native_size(pipe)
         self._img2img: Any = None
 
@@ -268,8 +270,7 @@ class DiffusersEngine:
             call.update(image=inits, strength=strength, num_inference_steps=call_steps)
         else:
             call.update(width=render_w, height=render_h)
-            if self.guidance_rescale and first.guidance_scale > 1.0 and _accepts(
-                    pipe, "guidance_rescale"):
+            if self._rescale_t2i and first.guidance_scale > 1.0:
                 call["guidance_rescale"] = self.guidance_rescale
         if first.negative_prompt is not None and first.guidance_scale > 1.0:
             call["negative_prompt"] = negatives

@@ -99,6 +99,29 @@ class _Progress:
                     f"ETA {_fmt_s(eta)}".replace("  ", " "))
 
 
+@dataclass(slots=True)
+class _Chores:
+    """What every training stage does after an optimiser step: smooth the loss (and keep it
+    every 50 steps in `losses`, when given), report progress, and checkpoint every
+    `every_s` seconds through `save`."""
+
+    progress: _Progress
+    save: Callable[[], None]
+    every_s: float
+    losses: list[list[float]] | None = None
+    running: float = 0.0
+    last_save: float = field(default_factory=time.monotonic)
+
+    def after(self, step: int, loss: float, extra: str = "") -> None:
+        self.running = 0.98 * self.running + 0.02 * loss if step > 1 else loss
+        if self.losses is not None and step % 50 == 0:
+            self.losses.append([step, round(self.running, 5)])
+        self.progress.update(step, f"loss {self.running:.4f} {extra}".rstrip())
+        if time.monotonic() - self.last_save > self.every_s:
+            self.save()
+            self.last_save = time.monotonic()
+
+
 def _fmt_s(s: float) -> str:
     if not math.isfinite(s):
         return "?"
@@ -207,16 +230,16 @@ def train_vae(cfg: TrainConfig, images: np.ndarray, work: Path, device: str,
         step, losses, elapsed = state["step"], state["losses"], state["elapsed"]
         report(f"[vae] resuming at step {step}")
     rng = np.random.default_rng([cfg.seed, 2, step])
-    progress = _Progress(report, "vae", cfg.vae_steps, step)
-    last_save = t_start = time.monotonic()
+    t_start = time.monotonic()
 
     def checkpoint() -> None:
         _save({"key": cfg.data_key(), "model": vae.state_dict(), "opt": opt.state_dict(),
                "step": step, "losses": losses,
                "elapsed": elapsed + time.monotonic() - t_start}, path)
 
+    chores = _Chores(_Progress(report, "vae", cfg.vae_steps, step), checkpoint,
+                     cfg.checkpoint_every_s, losses)
     vae.train()
-    running = 0.0
     while step < cfg.vae_steps:
         idx = rng.integers(len(images), size=cfg.vae_batch)
         # Crops are 4x cheaper; but GroupNorm normalises over the whole picture, so the
@@ -237,13 +260,7 @@ def train_vae(cfg: TrainConfig, images: np.ndarray, work: Path, device: str,
         loss.backward()
         opt.step()
         step += 1
-        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-        if step % 50 == 0:
-            losses.append([step, round(running, 5)])
-        progress.update(step, f"loss {running:.4f}")
-        if time.monotonic() - last_save > cfg.checkpoint_every_s:
-            checkpoint()
-            last_save = time.monotonic()
+        chores.after(step, loss.item())
     checkpoint()
     vae.eval()
     return vae
@@ -300,15 +317,15 @@ def polish_decoder(cfg: TrainConfig, images: np.ndarray, enc: dict[str, Any], va
         report(f"[decoder] resuming at step {step}")
     latents = enc["latents"]
     rng = np.random.default_rng([cfg.seed, 3, step])
-    progress = _Progress(report, "decoder", cfg.decoder_steps, step)
-    last_save = t_start = time.monotonic()
+    t_start = time.monotonic()
 
     def checkpoint() -> None:
         _save({"key": key, "model": vae.state_dict(), "opt": opt.state_dict(), "step": step,
                "elapsed": elapsed + time.monotonic() - t_start}, path)
 
+    chores = _Chores(_Progress(report, "decoder", cfg.decoder_steps, step), checkpoint,
+                     cfg.checkpoint_every_s)
     vae.decoder.train()
-    running = 0.0
     while step < cfg.decoder_steps:
         for group in opt.param_groups:  # linear decay: the last steps settle the edges
             group["lr"] = cfg.vae_lr / 3 * (1 - step / cfg.decoder_steps)
@@ -320,11 +337,7 @@ def polish_decoder(cfg: TrainConfig, images: np.ndarray, enc: dict[str, Any], va
         loss.backward()
         opt.step()
         step += 1
-        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-        progress.update(step, f"loss {running:.4f}")
-        if time.monotonic() - last_save > cfg.checkpoint_every_s:
-            checkpoint()
-            last_save = time.monotonic()
+        chores.after(step, loss.item())
     checkpoint()
     vae.eval()
     return vae
@@ -385,16 +398,16 @@ def train_unet(cfg: TrainConfig, enc: dict[str, Any], masks: np.ndarray, work: P
     infer.set_timesteps(cfg.t_focus_steps)
     focus_t = infer.timesteps.long().cpu()
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1000 + step)
-    progress = _Progress(report, "unet", cfg.steps, step)
-    last_save = t_start = time.monotonic()
+    t_start = time.monotonic()
 
     def checkpoint() -> None:
         _save({"key": key, "model": unet.state_dict(), "ema": ema.state_dict(),
                "opt": opt.state_dict(), "step": step, "losses": losses,
                "elapsed": elapsed + time.monotonic() - t_start}, path)
 
+    chores = _Chores(_Progress(report, "unet", cfg.steps, step), checkpoint,
+                     cfg.checkpoint_every_s, losses)
     unet.train()
-    running = 0.0
     while step < cfg.steps:
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
@@ -432,13 +445,7 @@ def train_unet(cfg: TrainConfig, enc: dict[str, Any], masks: np.ndarray, work: P
         with torch.no_grad():
             for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
                 pe.lerp_(p, 1 - decay)
-        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-        if step % 50 == 0:
-            losses.append([step, round(running, 5)])
-        progress.update(step, f"loss {running:.4f} lr {_lr_at(cfg, step):.1e}")
-        if time.monotonic() - last_save > cfg.checkpoint_every_s:
-            checkpoint()
-            last_save = time.monotonic()
+        chores.after(step, loss.item(), f"lr {_lr_at(cfg, step):.1e}")
     checkpoint()
     total = elapsed + time.monotonic() - t_start
     return ema.eval(), losses, total
