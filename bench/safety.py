@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import statistics
 import sys
 import time
@@ -114,9 +115,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer latency samples")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    shared = datasets.shared_dir()
+    shared = datasets.shared_dir(os.environ.get("EASEL_SHARED_DIR"))
     if not datasets.safety_data_dir(shared).exists():
-        print(f"shared safety data missing at {datasets.safety_data_dir(shared)}; set {datasets.SHARED_ENV}")
+        print(f"shared safety data missing at {datasets.safety_data_dir(shared)}; set EASEL_SHARED_DIR")
         return 1
 
     rules = TermRules.from_dir()

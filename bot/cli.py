@@ -7,9 +7,13 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError, load_settings
 from imaging.engine import EngineLoadError
+
+if TYPE_CHECKING:  # the services pull in torch: imported lazily, where a command needs them
+    from bot.services import Services
 
 log = logging.getLogger("easel")
 
@@ -53,8 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _local_services(settings: Settings):  # -> Services
-    from bot.app import build_services, load_brain, load_engine
+async def _local_services(settings: Settings) -> Services:
+    from bot.services import build_services, load_brain, load_engine
 
     try:
         engine = await asyncio.to_thread(load_engine, settings)
@@ -161,7 +165,7 @@ async def _chat() -> int:
         await svc.aclose()
 
 
-async def _local_path(svc, image_id: str) -> Path:  # svc: Services
+async def _local_path(svc: Services, image_id: str) -> Path:
     """Where the user can open the image: its file, or a copy when images live in Redis."""
     path = svc.store.path_for(image_id)
     if path is not None:

@@ -3,13 +3,18 @@
 `/imagine [--n N] [--size WxH] [--seed S] [--raw] prompt` (also without the slash),
 `/help`, `/settings [name=value ...]`, `/vary [N]`, `/edit [N] <instruction>`, `/undo`,
 `/history`, `/forget`. Parsing never raises: bad input becomes a `Command` with an `error` the
-assistant shows to the user.
+assistant shows to the user. `image_options` and `parse_settings` check the values of
+`/imagine` options and `/settings name=value` words against the deployment's limits and
+raise `CommandError`, whose message is the reply.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
+from imaging.sizes import parse_size
 
 COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
             "pick")
@@ -89,3 +94,77 @@ def _parse_imagine(rest: str) -> Command:
     elif "seed" in options and not options["seed"].isdigit():
         cmd.error = f"--seed must be a whole number, not {options['seed']!r}"
     return cmd
+
+
+class CommandError(ValueError):
+    """A command's value is out of range or malformed; the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLimits:
+    max_images: int = 4
+    max_side: int = 1536
+    max_steps: int = 50
+
+
+def image_options(options: dict[str, str], limits: CommandLimits) -> dict[str, Any]:
+    """`/imagine` options as generate_image arguments (`n`, `size`, `seed`)."""
+    out: dict[str, Any] = {}
+    if "n" in options:
+        n = int(options["n"])
+        if not 1 <= n <= limits.max_images:
+            raise CommandError(f"--n must be between 1 and {limits.max_images}.")
+        out["n"] = n
+    if "size" in options:
+        try:
+            w, h = parse_size(options["size"], limits.max_side)
+        except ValueError as exc:
+            raise CommandError(f"--size: {exc}.") from exc
+        out["size"] = f"{w}x{h}"
+    if "seed" in options:
+        out["seed"] = int(options["seed"])
+    return out
+
+
+_ON = ("on", "true", "yes", "1")
+_OFF = ("off", "false", "no", "0")
+SETTINGS_RESET: dict[str, Any] = {"raw": False, "n": None, "size": None, "steps": None}
+
+
+def parse_settings(text: str, limits: CommandLimits) -> dict[str, Any]:
+    """`raw=on n=2 size=768x512 steps=8` (or `reset`) as the changes to make; an empty
+    dict when there are no words (show the settings)."""
+    changes: dict[str, Any] = {}
+    for word in text.split():
+        if word.lower() == "reset":
+            changes = dict(SETTINGS_RESET)
+            continue
+        name, sep, value = word.partition("=")
+        name, value = name.lower(), value.strip().lower()
+        if not sep or not value:
+            raise CommandError(f"`{word}`: settings look like `name=value`, "
+                               "e.g. `/settings raw=on n=2 size=768x512`.")
+        changes[name] = _setting(name, value, limits)
+    return changes
+
+
+def _setting(name: str, value: str, limits: CommandLimits) -> Any:
+    if name == "raw":
+        if value not in _ON + _OFF:
+            raise CommandError("raw must be on or off.")
+        return value in _ON
+    if name == "n":
+        if not value.isdigit() or not 1 <= int(value) <= limits.max_images:
+            raise CommandError(f"n must be a number from 1 to {limits.max_images}.")
+        return int(value)
+    if name == "size":
+        try:
+            w, h = parse_size(value, limits.max_side)
+        except ValueError as exc:
+            raise CommandError(f"size: {exc}.") from exc
+        return f"{w}x{h}"
+    if name == "steps":
+        if not value.isdigit() or not 1 <= int(value) <= limits.max_steps:
+            raise CommandError(f"steps must be a number from 1 to {limits.max_steps}.")
+        return int(value)
+    raise CommandError(f"I don't know the setting `{name}`. Settings: raw, n, size, steps.")

@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_SIZE_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
+from imaging.sizes import parse_size
+
+__all__ = ["Settings", "SettingsError", "load_settings", "parse_size"]
 
 
 class SettingsError(Exception):
@@ -39,6 +41,9 @@ class Settings(BaseSettings):
     # auto: float16 on CUDA (bfloat16 for FLUX, whose T5 encoder overflows in float16),
     # float32 elsewhere.
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    # Hugging Face's own switch (no prefix): only local folders and the hub cache.
+    hf_hub_offline: bool = Field(
+        default=False, validation_alias=AliasChoices("HF_HUB_OFFLINE", "hf_hub_offline"))
 
     # --- brain ---
     rewriter: Literal["rules", "transformers", "openai"] = "rules"
@@ -163,18 +168,6 @@ class Settings(BaseSettings):
 
     def default_size(self) -> tuple[int, int] | None:
         return parse_size(self.image_size) if self.image_size else None
-
-
-def parse_size(text: str, max_side: int = 4096) -> tuple[int, int]:
-    """Parse "WxH"; both sides multiples of 8 between 64 and max_side."""
-    m = _SIZE_RE.match(text.strip().lower())
-    if not m:
-        raise ValueError(f"size must look like 512x512, not {text!r}")
-    w, h = int(m.group(1)), int(m.group(2))
-    for side in (w, h):
-        if side < 64 or side > max_side or side % 8:
-            raise ValueError(f"each side must be a multiple of 8 between 64 and {max_side}")
-    return w, h
 
 
 def load_settings(**overrides: object) -> Settings:

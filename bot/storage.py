@@ -19,9 +19,12 @@ import copy
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botbuilder.core import Storage, StoreItem
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +134,9 @@ return etag
 class RedisStorage(Storage):
     """Items as Redis hashes {e: e-tag, v: JSON}, written by one Lua compare-and-set."""
 
-    def __init__(self, client: Any, *, prefix: str = "easel:", ttl_s: int | None = 30 * 86400
+    def __init__(self, client: Redis, *, prefix: str = "easel:", ttl_s: int | None = 30 * 86400
                  ) -> None:
-        self.client = client  # redis.asyncio.Redis
+        self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
         self._cas = client.register_script(_CAS)

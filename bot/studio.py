@@ -1,8 +1,10 @@
-"""Image actions on a conversation's history: generate, edit, vary, undo, history, forget.
+"""Image actions on a conversation's history: generate, edit, vary, upload, pick, undo.
 
 The assistant decides *what* to do; the studio does it against the conversation record
-(bot/state.py) and the image tools, and records each result as a generation whose parent
-is the picture it came from, so /undo can walk back and follow-ups edit the picked image.
+(bot/state.py) and the image tools: checkpoint 2 (the prompt), the tool call, and the
+record of each result as a generation whose parent is the picture it came from, so /undo
+can walk back and follow-ups edit the picked image. It never calls back into the
+assistant: everything it needs about the turn arrives in a `Scope`.
 """
 
 from __future__ import annotations
@@ -10,19 +12,32 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.state import ConversationRecord, ConversationStore, Generation
+from bot.state import ConversationRecord, ConversationSettings, ConversationStore, Generation
 from bot.turn import DeliveredImage, ProgressSink, Reply, ReplyKind, Turn
 from imaging.engine import GenerationError
+from safety.gate import Gate
 from tools.base import ToolContext, ToolError, ToolRegistry, ToolResult
 from tools.image_args import GenerateImageArgs
 
 log = logging.getLogger(__name__)
 
 VARY_STRENGTH = 0.6  # V1..V4: clearly a variation, still recognisably the same picture
+GENERATE = "generate_image"
+EDIT = "edit_image"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose pictures an action touches: the turn, the conversation record it keeps, the
+    user's index entry (for /forget) and the gate strictness that applies to them."""
+
+    turn: Turn
+    key: str
+    user_key: str
+    strictness: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,65 +79,71 @@ def pick(record: ConversationRecord, reference: str | None, index: int | None
 
 
 class Studio:
-    def __init__(self, tools: ToolRegistry, store: ConversationStore,
-                 gate: Any = None, strictness: Callable[[Turn], str | None] | None = None
-                 ) -> None:
+    def __init__(self, tools: ToolRegistry, store: ConversationStore, gate: Gate) -> None:
         self.tools = tools
         self.store = store
-        self.gate = gate  # safety.gate.SafetyGate; None only in unit tests of the studio
-        self.strictness = strictness or (lambda turn: None)
+        self.gate = gate  # checkpoint 2 here; checkpoint 3 sits in the image tool
 
-    async def _prompt_refusal(self, turn: Turn, prompt: str) -> Reply | None:
-        """Checkpoint 2: the prompt actually sent to the engine (an LLM can be talked into
-        writing what the user could not)."""
-        if self.gate is None:
-            return None
-        verdict = await self.gate.check_text(prompt, "prompt", turn.user_id,
-                                             self.strictness(turn))
-        if verdict.allowed:
-            return None
-        return Reply(ReplyKind.REFUSAL, self.gate.refusal_message(verdict))
+    def generate_args(self, brain_args: dict[str, Any], settings: ConversationSettings,
+                      overrides: dict[str, Any] | None = None) -> GenerateImageArgs:
+        """The tool's arguments: the conversation's defaults fill what the brain left
+        open, explicit options win. Raises `ToolError` with a message for the user."""
+        args = dict(brain_args)
+        if settings.n and "n" not in brain_args:
+            args["n"] = settings.n
+        if settings.size and not args.get("size"):
+            args["size"] = settings.size
+        args.update(overrides or {})
+        parsed = self.tools.parse_args(GENERATE, args)
+        assert isinstance(parsed, GenerateImageArgs)
+        return parsed
 
-    async def generate(self, turn: Turn, key: str, user_key: str, args: GenerateImageArgs, *,
-                       user_text: str, raw: bool, steps: int | None,
-                       parent: Generation | None, kind: str,
-                       progress: ProgressSink | None) -> Reply:
-        refusal = await self._prompt_refusal(turn, args.prompt)
+    async def generate(self, scope: Scope, args: GenerateImageArgs, *, user_text: str,
+                       raw: bool, steps: int | None, parent: Generation | None = None,
+                       kind: str = "generate", progress: ProgressSink | None) -> Reply:
+        refusal = await self._prompt_refusal(scope, args.prompt)
         if refusal is not None:
             return refusal
-        ctx = ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps)
-        result = await self._run("generate_image", args.model_dump(exclude_none=True), ctx)
+        ctx = ToolContext(scope.turn.conversation_id, scope.turn.user_id, progress, steps=steps)
+        result = await self._run(GENERATE, args.model_dump(exclude_none=True), ctx)
         if isinstance(result, Reply):
             return result
-        return await self._record(key, user_key, result, user_text=user_text, raw=raw,
-                                  parent=parent, kind=kind, steps=steps,
-                                  negative=args.negative_prompt)
+        return await self._record(scope, result, user_text=user_text, raw=raw, parent=parent,
+                                  kind=kind, negative=args.negative_prompt)
 
-    async def edit(self, turn: Turn, key: str, user_key: str, target: Target, *, prompt: str,
-                   user_text: str, strength: float, seed: int | None, n: int = 1,
-                   negative: str | None = None, steps: int | None, kind: str = "edit",
+    async def edit(self, scope: Scope, target: Target, *, prompt: str, user_text: str,
+                   strength: float, seed: int | None, n: int = 1, negative: str | None = None,
+                   steps: int | None, kind: str = "edit",
                    progress: ProgressSink | None) -> Reply:
-        refusal = await self._prompt_refusal(turn, prompt)
+        refusal = await self._prompt_refusal(scope, prompt)
         if refusal is not None:
             return refusal
-        ctx = ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps)
+        ctx = ToolContext(scope.turn.conversation_id, scope.turn.user_id, progress, steps=steps)
         args = {"image_id": target.image_id, "prompt": prompt, "strength": strength, "n": n,
                 "seed": seed, "negative_prompt": negative}
-        result = await self._run("edit_image", {k: v for k, v in args.items() if v is not None},
-                                 ctx)
+        result = await self._run(EDIT, {k: v for k, v in args.items() if v is not None}, ctx)
         if isinstance(result, Reply):
             return result
-        return await self._record(key, user_key, result, user_text=user_text, raw=False,
-                                  parent=target.gen, kind=kind, steps=steps, strength=strength,
+        return await self._record(scope, result, user_text=user_text, raw=False,
+                                  parent=target.gen, kind=kind, strength=strength,
                                   negative=negative)
 
-    async def upload(self, key: str, user_key: str, image_id: str, width: int, height: int,
+    async def upload(self, scope: Scope, image_id: str, width: int, height: int,
                      user_text: str) -> Generation:
         gen = Generation(id=Generation.new_id(), parent_id=None, user_text=user_text,
                          prompt="(your image)", seeds=[secrets.randbelow(2**31)],
                          image_ids=[image_id], width=width, height=height, kind="upload")
-        await self.store.update(key, lambda rec: rec.add(gen), user=user_key)
+        await self.store.update(scope.key, lambda rec: rec.add(gen), user=scope.user_key)
         return gen
+
+    async def _prompt_refusal(self, scope: Scope, prompt: str) -> Reply | None:
+        """Checkpoint 2: the prompt actually sent to the engine (an LLM can be talked into
+        writing what the user could not)."""
+        verdict = await self.gate.check_text(prompt, "prompt", scope.turn.user_id,
+                                             scope.strictness)
+        if verdict.allowed:
+            return None
+        return Reply(ReplyKind.REFUSAL, self.gate.refusal_message(verdict))
 
     async def choose(self, key: str, reference: str | None, index: int | None) -> Reply:
         """"Use this one": make image N of a result the picture follow-ups change."""
@@ -188,13 +209,14 @@ class Studio:
         except ToolError as exc:
             return Reply(ReplyKind.ERROR, str(exc))
         except GenerationError as exc:
+            # The runner logged the engine's traceback; here the user hears about it.
             log.warning("generation failed for %s: %s", ctx.conversation_id, exc)
             return Reply(ReplyKind.ERROR, f"Sorry, I couldn't make that image: {exc}. "
                                           "Please try again in a moment.")
 
-    async def _record(self, key: str, user_key: str, result: ToolResult, *, user_text: str,
-                      raw: bool, parent: Generation | None, kind: str, steps: int | None,
-                      strength: float | None = None, negative: str | None = None) -> Reply:
+    async def _record(self, scope: Scope, result: ToolResult, *, user_text: str, raw: bool,
+                      parent: Generation | None, kind: str, strength: float | None = None,
+                      negative: str | None = None) -> Reply:
         if not result.images:
             return Reply(ReplyKind.REFUSAL if result.withheld else ReplyKind.ERROR,
                          result.text or "Sorry, no image could be delivered. Please try again "
@@ -206,7 +228,7 @@ class Studio:
             width=result.images[0].width, height=result.images[0].height,
             steps=result.steps, kind=kind, strength=strength, negative_prompt=negative, raw=raw,
         )
-        await self.store.update(key, lambda rec: rec.add(gen), user=user_key)
+        await self.store.update(scope.key, lambda rec: rec.add(gen), user=scope.user_key)
         return Reply(ReplyKind.IMAGES, result.text, images=result.images, prompt=result.prompt,
                      user_prompt=user_text, steps=result.steps, withheld=result.withheld,
                      generation_id=gen.id)

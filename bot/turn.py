@@ -11,6 +11,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# What the image tools deliver and how they report progress are theirs (tools/ never
+# imports bot/); channels know them through this module.
+from tools.base import DeliveredImage, ProgressSink
+
+__all__ = ["DeliveredImage", "ProgressSink", "Reply", "ReplyKind", "Response", "Turn"]
+
 
 @dataclass(frozen=True, slots=True)
 class Turn:
@@ -30,17 +36,6 @@ class Turn:
     attachments: tuple[bytes, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveredImage:
-    """An image that is stored and may be shown to the user."""
-
-    image_id: str  # unguessable id; served at /images/{image_id}
-    width: int
-    height: int
-    seed: int
-    content_type: str = "image/png"
-
-
 class ReplyKind(StrEnum):
     TEXT = "text"  # a plain answer (help, chat)
     IMAGES = "images"  # generated images
@@ -58,10 +53,6 @@ class Reply:
     steps: int | None = None
     withheld: int = 0  # images withheld by the safety gate
     generation_id: str | None = None  # the stored generation, for buttons that act on it
-
-
-# A progress sink gets (step, total_steps); channels may turn it into "working… 3/4".
-ProgressSink = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass(slots=True)

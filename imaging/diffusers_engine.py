@@ -57,8 +57,7 @@ def _accepts(pipe: Any, name: str) -> bool:
     return name in inspect.signature(pipe.__call__).parameters
 
 
-def _load_error(model: str, exc: BaseException) -> EngineLoadError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+def _load_error(model: str, exc: BaseException, offline: bool) -> EngineLoadError:
     where = (
         "HF_HUB_OFFLINE is set, so only models already in the Hugging Face cache or a local "
         "folder can be used"
@@ -102,7 +101,10 @@ class DiffusersEngine:
     @classmethod
     def load(cls, model: str, *, device: str = "auto", dtype: str = "auto",
              default_steps: int | None = None,
-             guidance_scale: float | None = None, max_batch_images: int = 8) -> DiffusersEngine:
+             guidance_scale: float | None = None, max_batch_images: int = 8,
+             offline: bool = False) -> DiffusersEngine:
+        """`offline`: only a local folder or the Hugging Face cache (HF_HUB_OFFLINE, which
+        bot/settings.py reads; the engine never reads the environment itself)."""
         import torch
         from diffusers import AutoPipelineForText2Image
         from diffusers.utils import logging as diffusers_logging
@@ -115,7 +117,7 @@ class DiffusersEngine:
         path = Path(model).expanduser()
         looks_local = model.startswith((".", "/", "~")) or path.exists()
         if looks_local and not (path / "model_index.json").is_file():
-            raise _load_error(model, FileNotFoundError(f"no model_index.json in {path}"))
+            raise _load_error(model, FileNotFoundError(f"no model_index.json in {path}"), offline)
         dev = _pick_device(device)
         if dev == "cpu":
             # Leave a core to the event loop (acknowledgements, HTTP) while torch computes.
@@ -123,7 +125,6 @@ class DiffusersEngine:
             if cores > 1 and torch.get_num_threads() >= cores:
                 torch.set_num_threads(cores - 1)
         torch_dtype = _pick_dtype(dtype, dev, model)
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
         demo = demo_sizes(path) if looks_local else None
         try:
             if demo is not None:
@@ -138,9 +139,9 @@ class DiffusersEngine:
                     local_files_only=offline or looks_local,
                 )
         except (OSError, ValueError) as exc:
-            raise _load_error(model, exc) from exc
+            raise _load_error(model, exc, offline) from exc
         except Exception as exc:  # hub / network errors come in many types
-            raise _load_error(model, exc) from exc
+            raise _load_error(model, exc, offline) from exc
         pipe = pipe.to(dev)
         pipe.set_progress_bar_config(disable=True)
         if hasattr(pipe, "safety_checker"):

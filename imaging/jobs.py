@@ -136,8 +136,13 @@ class JobRunner:
                         j.future.set_exception(GenerationError("the server is shutting down"))
                 raise
             except Exception as exc:
-                err = exc if isinstance(exc, GenerationError) else GenerationError(
-                    f"the image model failed ({type(exc).__name__})")
+                # The operator needs the traceback; the user gets the short message.
+                log.exception("image engine failed on a batch of %d job(s)", len(batch))
+                if isinstance(exc, GenerationError):
+                    err = exc
+                else:
+                    err = GenerationError(f"the image model failed ({type(exc).__name__})")
+                    err.__cause__ = exc  # `raise ... from exc`, for a future set elsewhere
                 for j in batch:
                     if not j.future.done():
                         j.future.set_exception(err)

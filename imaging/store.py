@@ -1,8 +1,9 @@
-"""Image store: files under the data dir with unguessable ids.
+"""Image stores: PNG files under the data dir, or PNG bytes in Redis; unguessable ids.
 
 Ids come from `secrets.token_urlsafe`, so knowing one image's URL tells nothing about
 another's; `/images/{id}` is the only way in and the id is validated before it touches
-the file system.
+the file system or Redis. Both stores implement `ImageStore`; everything else is typed
+by the protocol, never by a concrete store.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ import asyncio
 import io
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
@@ -25,6 +31,36 @@ class StoredImage:
     path: Path | None  # None when the image lives in Redis
     width: int
     height: int
+
+
+class ImageStore(Protocol):
+    """Where delivered images and uploads live. Every method is safe on the event loop."""
+
+    def valid_id(self, image_id: str) -> bool: ...
+
+    def path_for(self, image_id: str) -> Path | None:
+        """The image's file, for stores that keep files (None otherwise)."""
+        ...
+
+    async def save(self, image: Image.Image) -> StoredImage: ...
+
+    async def read(self, image_id: str) -> bytes | None:
+        """The stored PNG bytes, or None for an unknown or invalid id."""
+        ...
+
+    async def open(self, image_id: str) -> Image.Image | None: ...
+
+    async def delete(self, image_ids: list[str]) -> int:
+        """Delete these images; returns how many existed."""
+        ...
+
+    async def purge_expired(self) -> int:
+        """Delete images older than the store's TTL; returns how many went."""
+        ...
+
+
+def valid_image_id(image_id: str) -> bool:
+    return bool(_ID_RE.match(image_id))
 
 
 def new_image_id() -> str:
@@ -50,7 +86,7 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-class ImageStore:
+class FileImageStore:
     """PNG files under `root`, optionally expiring after `ttl_s` (see `purge_expired`)."""
 
     def __init__(self, root: Path, ttl_s: int | None = None) -> None:
@@ -58,9 +94,7 @@ class ImageStore:
         self.ttl_s = ttl_s
         self.root.mkdir(parents=True, exist_ok=True)
 
-    @staticmethod
-    def valid_id(image_id: str) -> bool:
-        return bool(_ID_RE.match(image_id))
+    valid_id = staticmethod(valid_image_id)
 
     def path_for(self, image_id: str) -> Path | None:
         if not self.valid_id(image_id):
@@ -106,10 +140,11 @@ class ImageStore:
 
         return await asyncio.to_thread(run)
 
+    async def purge_expired(self) -> int:
+        return await asyncio.to_thread(self.purge_expired_sync)
+
     def purge_expired_sync(self, now: float | None = None) -> int:
         """Delete images older than the TTL; returns how many went."""
-        import time
-
         if not self.ttl_s:
             return 0
         cutoff = (now or time.time()) - self.ttl_s
@@ -127,13 +162,13 @@ class ImageStore:
 class RedisImageStore:
     """Images as PNG bytes in Redis with a TTL, for deployments without shared disk."""
 
-    def __init__(self, client: object, *, prefix: str = "easel:", ttl_s: int | None = None
+    def __init__(self, client: Redis, *, prefix: str = "easel:", ttl_s: int | None = None
                  ) -> None:
-        self.client = client  # redis.asyncio.Redis
+        self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
 
-    valid_id = staticmethod(ImageStore.valid_id)
+    valid_id = staticmethod(valid_image_id)
 
     def _k(self, image_id: str) -> str:
         return f"{self.prefix}img:{image_id}"
@@ -144,20 +179,21 @@ class RedisImageStore:
     async def save(self, image: Image.Image) -> StoredImage:
         data = await asyncio.to_thread(_png, image)
         image_id = new_image_id()
-        await self.client.set(self._k(image_id), data, ex=self.ttl_s or None)  # type: ignore[attr-defined]
+        await self.client.set(self._k(image_id), data, ex=self.ttl_s or None)
         return StoredImage(image_id, None, image.width, image.height)
 
     async def read(self, image_id: str) -> bytes | None:
         if not self.valid_id(image_id):
             return None
-        return await self.client.get(self._k(image_id))  # type: ignore[attr-defined]
+        data = await self.client.get(self._k(image_id))
+        return bytes(data) if data is not None else None
 
     async def open(self, image_id: str) -> Image.Image | None:
         return await _open(await self.read(image_id))
 
     async def delete(self, image_ids: list[str]) -> int:
         keys = [self._k(i) for i in image_ids if self.valid_id(i)]
-        return int(await self.client.delete(*keys)) if keys else 0  # type: ignore[attr-defined]
+        return int(await self.client.delete(*keys)) if keys else 0
 
-    def purge_expired_sync(self, now: float | None = None) -> int:
+    async def purge_expired(self) -> int:
         return 0  # Redis expires keys itself

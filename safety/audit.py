@@ -14,9 +14,12 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from safety.policy import Verdict
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ class JsonlAuditSink:
 class RedisStreamAuditSink:
     """XADDs each record to a capped Redis stream (takes a `redis.asyncio.Redis`)."""
 
-    def __init__(self, client: Any, stream: str = "easel:safety:audit", maxlen: int = 100_000) -> None:
+    def __init__(self, client: Redis, stream: str = "easel:safety:audit", maxlen: int = 100_000) -> None:
         self.client = client
         self.stream = stream
         self.maxlen = maxlen

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,6 @@ from safety.policy import Category
 from safety.terms import DATA_DIR
 
 LABELLED_PATH = DATA_DIR / "labelled.jsonl"
-SHARED_ENV = "EASEL_SHARED_DIR"
 I2P_FILE = "i2p_unsafe-prompts4703.csv"
 PARTI_FILE = "PartiPrompts.tsv"
 HELD_OUT_PERCENT = 25
@@ -44,9 +42,9 @@ class Example:
         return bool(self.labels)
 
 
-def shared_dir() -> Path:
-    """`../shared` next to the repository, or $EASEL_SHARED_DIR."""
-    override = os.environ.get(SHARED_ENV)
+def shared_dir(override: Path | str | None = None) -> Path:
+    """`override`, else `../shared` next to the repository. Callers that take the folder
+    from the environment (tests, benches: EASEL_SHARED_DIR) read it themselves."""
     if override:
         return Path(override)
     return Path(__file__).resolve().parents[2] / "shared"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -22,10 +22,13 @@ from safety.remote import (
 )
 from safety.text import HEAD_PATH, LayeredTextClassifier
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 log = logging.getLogger(__name__)
 
 
-def build_audit(config: GateConfig, redis: Any | None = None) -> AuditLog:
+def build_audit(config: GateConfig, redis: Redis | None = None) -> AuditLog:
     salt = config.audit_salt
     if not salt:
         # Unsalted sha256 of a user id is reversible by enumeration; a per-process salt is
@@ -79,7 +82,7 @@ def build_gate(
     config: GateConfig,
     *,
     session: aiohttp.ClientSession | None = None,
-    redis: Any | None = None,
+    redis: Redis | None = None,
 ) -> SafetyGate:
     """The gate for `config`.  Models load lazily; call `await gate.warm_up()` at start-up."""
     policy = SafetyPolicy.load(config.policy_path)

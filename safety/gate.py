@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from PIL import Image
 
@@ -74,6 +75,24 @@ def withheld_message(verdicts: list[Verdict]) -> str | None:
     categories = {v.category for v in blocked if v.category is not None}
     why = f" because it looked like {CATEGORY_LABELS[categories.pop()]}" if len(categories) == 1 else ""
     return f"{what[0].upper()}{what[1:]} withheld{why}. You can try again or adjust the prompt."
+
+
+class Gate(Protocol):
+    """The three checkpoints as the bot calls them. `SafetyGate` is the one implementation;
+    running without checks is `SafetyGate.disabled()` (`dangerously_disable_safety`),
+    never a missing gate."""
+
+    async def warm_up(self) -> None: ...
+
+    async def check_text(self, text: str, checkpoint: Checkpoint, user_id: str,
+                         strictness: str | None = None) -> Verdict: ...
+
+    async def check_images(self, images: list[Image.Image], user_id: str,
+                           strictness: str | None = None) -> list[Verdict]: ...
+
+    def refusal_message(self, verdict: Verdict) -> str: ...
+
+    def withheld_message(self, verdicts: list[Verdict]) -> str | None: ...
 
 
 def _error_verdict(exc: BaseException, where: str) -> Verdict:

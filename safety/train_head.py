@@ -193,7 +193,7 @@ def report(head: LinearHead, rows: list[Example], scores: np.ndarray, layered: L
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=None, help="the shared/ folder (default ../shared or $EASEL_SHARED_DIR)")
+    parser.add_argument("--shared", type=Path, default=None, help="the shared/ folder (default ../shared)")
     parser.add_argument("--out", type=Path, default=DATA_DIR / "head.json")
     parser.add_argument("--metrics", type=Path, default=DATA_DIR / "HEAD_METRICS.md")
     parser.add_argument("--seed", type=int, default=0)

@@ -7,12 +7,25 @@ transformers, OpenAI-compatible HTTP) can be offered the same list.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from bot.turn import DeliveredImage, ProgressSink
+# A progress sink gets (step, total_steps); channels may turn it into "working… 3/4".
+ProgressSink = Callable[[int, int], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredImage:
+    """An image that passed the gate, is stored and may be shown to the user."""
+
+    image_id: str  # unguessable id; served at /images/{image_id}
+    width: int
+    height: int
+    seed: int
+    content_type: str = "image/png"
 
 
 class ToolError(Exception):

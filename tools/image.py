@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from bot.settings import parse_size
-from bot.turn import DeliveredImage
 from imaging.engine import ImageRequest, ImageResult
 from imaging.jobs import JobRunner
+from imaging.sizes import parse_size
 from imaging.store import ImageStore
-from tools.base import ToolArgsError, ToolContext, ToolResult, ToolSpec
+from tools.base import DeliveredImage, ToolArgsError, ToolContext, ToolResult, ToolSpec
 from tools.image_args import GENERATE_IMAGE_SPEC, GenerateImageArgs
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,9 @@ class GenerateImageTool:
     spec: ToolSpec = GENERATE_IMAGE_SPEC
 
     def __init__(self, runner: JobRunner, store: ImageStore, limits: ImageLimits,
-                 image_check: ImageCheck | None = None) -> None:
+                 image_check: ImageCheck) -> None:
+        """`image_check` is required: every output image passes it before it is stored
+        (a disabled gate passes everything, loudly; a missing check is not an option)."""
         self.runner = runner
         self.store = store
         self.limits = limits
@@ -77,9 +78,9 @@ class GenerateImageTool:
     async def deliver(self, result: ImageResult, ctx: ToolContext, request: ImageRequest
                       ) -> ToolResult:
         """Check (safety), store and describe the images of a finished job."""
-        keep, note = [True] * len(result.images), None
-        if self.image_check is not None:
-            keep, note = await self.image_check(result.images, ctx.user_id)
+        keep, note = await self.image_check(result.images, ctx.user_id)
+        if len(keep) != len(result.images):  # fail closed on a confused check
+            keep = [False] * len(result.images)
         delivered: list[DeliveredImage] = []
         for image, seed, ok in zip(result.images, result.seeds, keep, strict=True):
             if not ok:

@@ -18,6 +18,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment, TextFormatTyp
 from bot.channels import teams_cards as cards
 from bot.turn import DeliveredImage, Reply, ReplyKind
 from imaging.delivery import TEAMS_LIMITS, ChannelLimits, Encoded, fit_image
+from imaging.store import ImageStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class RenderedImage:
 
 
 class TeamsRenderer:
-    def __init__(self, store, public_url: str | None,  # store: ImageStore | RedisImageStore
+    def __init__(self, store: ImageStore, public_url: str | None,
                  limits: ChannelLimits = TEAMS_LIMITS) -> None:
         self.store = store
         self.public_url = public_url

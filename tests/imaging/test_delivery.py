@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from imaging.delivery import TEAMS_LIMITS, fit_image
-from imaging.store import ImageStore
+from imaging.store import FileImageStore
 
 
 def _noise(w: int, h: int) -> Image.Image:
@@ -34,7 +34,7 @@ def test_small_image_stays_lossless_png():
 
 
 async def test_store_ids_are_unguessable_and_validated(tmp_path):
-    store = ImageStore(tmp_path)
+    store = FileImageStore(tmp_path)
     a = await store.save(Image.new("RGB", (8, 8)))
     b = await store.save(Image.new("RGB", (8, 8)))
     assert a.image_id != b.image_id and len(a.image_id) >= 32

@@ -63,10 +63,16 @@ def test_missing_local_model_gives_a_clear_error(model: str):
     assert "EASEL_IMAGE_MODEL" in msg and model in msg and "demo model" in msg
 
 
-def test_unknown_hub_id_offline_gives_a_clear_error(monkeypatch):
+def test_unknown_hub_id_offline_gives_a_clear_error():
+    with pytest.raises(EngineLoadError, match="HF_HUB_OFFLINE is set"):
+        DiffusersEngine.load("easel-tests/no-such-model", device="cpu", offline=True)
+
+
+def test_offline_comes_from_the_settings(settings_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(EngineLoadError, match="HF_HUB_OFFLINE"):
-        DiffusersEngine.load("easel-tests/no-such-model", device="cpu")
+    assert settings_factory().hf_hub_offline is True
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert settings_factory().hf_hub_offline is False
 
 
 class ThreadRecordingEngine(DiffusersEngine):

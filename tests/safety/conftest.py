@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def classifier():
 
 @pytest.fixture(scope="session")
 def shared_data():
-    path = datasets.safety_data_dir()
+    path = datasets.safety_data_dir(datasets.shared_dir(os.environ.get("EASEL_SHARED_DIR")))
     if not path.exists():
         pytest.skip(f"shared safety data not found at {path} (set EASEL_SHARED_DIR or check out ../shared)")
     return path.parents[1]

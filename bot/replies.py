@@ -1,0 +1,68 @@
+"""What easel says in words: help, usage hints and the short status lines.
+
+Kept apart from the turn pipeline so bot/assistant.py reads as routing, not as prose.
+"""
+
+from __future__ import annotations
+
+from bot.state import ConversationRecord
+from bot.turn import Reply, ReplyKind
+
+HELP_TEXT = (
+    "I'm easel, I make images from your words.\n\n"
+    "- describe a picture in plain words: \"draw a fox in the snow\", then refine it: "
+    "\"make it darker\", \"add a red hat\", \"without the trees\", \"the second one, at night\"\n"
+    "- `/imagine a lighthouse at dusk, watercolour` makes an image; I write a detailed "
+    "prompt from your words and show it under the image\n"
+    "- options go before the prompt: `/imagine --n 2 --size 768x512 --seed 7 a red fox`\n"
+    "- `/imagine --raw …` sends your words to the model exactly as written\n"
+    "- `/vary` new takes of the last prompt; `/vary 2` variations of image 2\n"
+    "- `/edit 2 add a hat` changes image 2 of the last result; `/pick 2` makes image 2 the "
+    "one follow-ups change; `/undo` goes back one step\n"
+    "- `/history` lists recent pictures; `/forget` deletes everything I keep about you\n"
+    "- `/settings` shows this conversation's defaults; `/settings raw=on n=2 size=768x512 "
+    "steps=8` changes them (`reset` restores them)\n"
+    "- attach a picture and say what to change to edit your own image\n"
+    "- `/help` shows this message"
+)
+UNAVAILABLE = ("Sorry — my memory is temporarily unavailable, so I can't do that right now. "
+               "Please try again in a minute.")
+IMAGINE_USAGE = "Try `/imagine a red apple on a wooden table`."
+EDIT_USAGE = "What should I change? For example `/edit 2 make it darker`."
+CHAT_USAGE = "Describe a picture and I'll draw it, or type `/help`."
+UPLOAD_RECEIVED = ("Got your picture. Tell me what to change — \"make it a watercolour\", "
+                   "\"add a hat\".")
+UPLOAD_UNREADABLE = "I couldn't read that picture. PNG, JPEG and WebP images work."
+
+
+def text(message: str) -> Reply:
+    return Reply(ReplyKind.TEXT, message)
+
+
+def error(message: str) -> Reply:
+    return Reply(ReplyKind.ERROR, message)
+
+
+def unknown_command(name: str) -> Reply:
+    return text(f"I don't know the command /{name}. Try `/imagine <what to draw>`, or "
+                "describe a picture in plain words. `/help` lists everything.")
+
+
+def working(user_text: str, verb: str = "Working on") -> Reply:
+    return text(f"🎨 {verb} “{shorten(user_text, 80)}”…")
+
+
+def describe_settings(rec: ConversationRecord) -> str:
+    s = rec.settings
+    return ("Settings for this conversation: "
+            f"raw={'on' if s.raw else 'off'}, n={s.n or 1}, size={s.size or 'model default'}, "
+            f"steps={s.steps or 'model default'}.")
+
+
+def friendly_args_error(msg: str) -> str:
+    return f"I couldn't use those options: {msg.removeprefix('bad arguments for generate_image: ')}."
+
+
+def shorten(message: str, limit: int) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 1] + "…"

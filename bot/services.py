@@ -1,0 +1,220 @@
+"""The long-lived services, wired from the settings: engine, stores, runner, gate, tools.
+
+`build_services` is the one place that decides which implementation each protocol gets
+(memory or Redis records, file or Redis images, the default or a disabled gate); `Services`
+owns what it opened and closes it in `aclose`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+
+import aiohttp
+import redis.asyncio as aioredis
+from botbuilder.core import Storage
+from PIL import Image
+
+from bot.assistant import Assistant, AssistantConfig
+from bot.llm.base import Brain
+from bot.llm.factory import build_brain
+from bot.llm.rules import RulesBrain
+from bot.settings import Settings, SettingsError
+from bot.state import StorageConversationStore
+from bot.storage import EtagMemoryStorage, RedisStorage
+from bot.tasks import BackgroundTasks
+from imaging.demo import default_model_dir
+from imaging.diffusers_engine import DiffusersEngine
+from imaging.engine import ImageEngine
+from imaging.jobs import JobRunner
+from imaging.store import FileImageStore, ImageStore, RedisImageStore
+from safety.config import GateConfig, SafetyPolicy
+from safety.factory import build_gate
+from safety.gate import Gate
+from tools.base import ToolRegistry
+from tools.image import EditImageTool, GenerateImageTool, ImageCheck, ImageLimits
+
+log = logging.getLogger(__name__)
+
+DEMO_NOTICE = (
+    "easel is using its built-in DEMO model: a small model trained on simple drawn scenes "
+    "(one or two of 12 things, 13 colours, plain or sky/sea/grass/night backgrounds, at 64 px "
+    "shown at 256 px). For real images set EASEL_IMAGE_MODEL, e.g. "
+    "EASEL_IMAGE_MODEL=stabilityai/sd-turbo (a GPU is strongly recommended); see the README."
+)
+
+
+def load_engine(settings: Settings) -> DiffusersEngine:
+    """Blocking: loads the configured model, or the built-in demo model (shipped trained,
+    in the package: nothing is downloaded or built)."""
+    if settings.image_model:
+        model = settings.image_model
+    else:
+        model = str(default_model_dir())
+        log.warning(DEMO_NOTICE)
+    engine = DiffusersEngine.load(
+        model,
+        device=settings.device,
+        dtype=settings.dtype,
+        default_steps=settings.image_steps,
+        guidance_scale=settings.guidance_scale,
+        max_batch_images=settings.max_batch_images,
+        offline=settings.hf_hub_offline,
+    )
+    engine.warm_up()
+    return engine
+
+
+def load_brain(settings: Settings) -> Brain:
+    """Blocking for the transformers backend (loads the model)."""
+    return build_brain(settings.rewriter, model=settings.llm_model,
+                       base_url=settings.llm_base_url, api_key=settings.llm_api_key)
+
+
+@dataclass(slots=True)
+class Services:
+    """Long-lived objects shared by every channel."""
+
+    settings: Settings
+    engine: ImageEngine
+    store: ImageStore
+    runner: JobRunner
+    tools: ToolRegistry
+    assistant: Assistant
+    brain: Brain
+    gate: Gate
+    conversations: StorageConversationStore
+    redis: aioredis.Redis | None = None
+    owns_redis: bool = False  # close the client on shutdown only if we opened it
+    # The HTTP session of remote safety backends (OpenAI / Azure), opened here.
+    http: aiohttp.ClientSession | None = None
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+
+    async def aclose(self) -> None:
+        await self.tasks.aclose()
+        await self.runner.close()
+        await self.brain.aclose()
+        if self.http is not None:
+            await self.http.close()
+        if self.redis is not None and self.owns_redis:
+            await self.redis.aclose()
+
+    async def purge_images_forever(self, every_s: float = 3600) -> None:
+        """Expire stored image files with the same TTL as the records."""
+        while True:
+            try:
+                gone = await self.store.purge_expired()
+                if gone:
+                    log.info("deleted %d expired images", gone)
+            except OSError as exc:
+                log.warning("image purge failed: %s", exc)
+            await asyncio.sleep(every_s)
+
+
+def storage_prefix(settings: Settings) -> str:
+    """Keys are namespaced per bot, so several bots can share one Redis."""
+    return f"easel:{settings.microsoft_app_id or 'local'}:"
+
+
+def gate_config(settings: Settings, engine_device: str = "cpu") -> GateConfig:
+    return GateConfig(
+        text_backend=settings.safety_text_backend,
+        image_backend=settings.safety_image_backend,
+        policy_path=settings.safety_policy,
+        audit_path=settings.safety_audit_path or settings.data_dir / "safety-audit.jsonl",
+        audit_salt=settings.safety_audit_salt,
+        openai_base_url=settings.safety_openai_base_url,
+        openai_api_key=settings.safety_openai_api_key,
+        azure_endpoint=settings.safety_azure_endpoint,
+        azure_key=settings.safety_azure_key,
+        # torch's thread count is process-wide. One thread makes the int8 encoder ~40x
+        # faster on a busy 2-core CPU; on bigger CPU-only hosts the image engine's own
+        # setting (cores - 1) is left alone.
+        encoder_threads=1 if engine_device != "cpu" or (os.cpu_count() or 1) <= 2 else None,
+        dangerously_disable_safety=settings.dangerously_disable_safety,
+    )
+
+
+def build_safety(settings: Settings, redis_client: aioredis.Redis | None = None,
+                 engine_device: str = "cpu") -> tuple[Gate, aiohttp.ClientSession | None]:
+    """The gate, and the HTTP session its remote backends use (the caller closes it)."""
+    config = gate_config(settings, engine_device)
+    if settings.safety_strictness:
+        policy = SafetyPolicy.load(config.policy_path)
+        if settings.safety_strictness not in policy.strictness:
+            raise SettingsError(f"EASEL_SAFETY_STRICTNESS must be one of "
+                                f"{', '.join(policy.strictness)}")
+    remote = {"openai", "azure"} & {config.text_backend, config.image_backend}
+    session = aiohttp.ClientSession() if remote and not config.dangerously_disable_safety \
+        else None
+    try:
+        return build_gate(config, session=session, redis=redis_client), session
+    except BaseException:
+        if session is not None:
+            # Not yet owned by anyone: close it here (its connector is still empty).
+            asyncio.ensure_future(session.close())
+        raise
+
+
+def image_check_for(gate: Gate, strictness: str | None = None) -> ImageCheck:
+    """Checkpoint 3 as the image tool wants it: keep-flags plus the note for the user."""
+
+    async def check(images: list[Image.Image], user_id: str) -> tuple[list[bool], str | None]:
+        verdicts = await gate.check_images(images, user_id, strictness)
+        return [v.allowed for v in verdicts], gate.withheld_message(verdicts)
+
+    return check
+
+
+def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None = None,
+                   redis_client: aioredis.Redis | None = None, gate: Gate | None = None
+                   ) -> Services:
+    """Wire the long-lived objects. With `EASEL_REDIS_URL`, records (and, if configured,
+    images) go to Redis; `redis_client` lets tests and the CLI pass their own. Without a
+    `gate` the configured one is built (`dangerously_disable_safety` is the only way to
+    run without checks)."""
+    brain = brain or RulesBrain()
+    ttl_s = int(settings.state_ttl_days * 86400)
+    owns_redis = False
+    if settings.redis_url and redis_client is None:
+        owns_redis = True
+        # Short timeouts: when Redis is down the user hears so within seconds.
+        redis_client = aioredis.from_url(settings.redis_url, socket_timeout=3,
+                                         socket_connect_timeout=3, health_check_interval=30)
+    prefix = storage_prefix(settings)
+    storage: Storage
+    if redis_client is not None:
+        storage = RedisStorage(redis_client, prefix=prefix, ttl_s=ttl_s)
+    else:
+        storage = EtagMemoryStorage(ttl_s=ttl_s)
+    store: ImageStore
+    if settings.image_store == "redis" and redis_client is not None:
+        store = RedisImageStore(redis_client, prefix=prefix, ttl_s=ttl_s)
+    else:
+        store = FileImageStore(settings.data_dir / "images", ttl_s=ttl_s)
+    runner = JobRunner(engine, max_batch_images=settings.max_batch_images)
+    limits = ImageLimits(
+        default_size=settings.default_size() or engine.default_size,
+        steps=engine.default_steps,
+        guidance_scale=getattr(engine, "guidance_scale", 0.0),
+        max_side=settings.max_image_side,
+        max_images=settings.max_images,
+    )
+    http = None
+    if gate is None:
+        gate, http = build_safety(settings, redis_client, getattr(engine, "device", "cpu"))
+    generate = GenerateImageTool(runner, store, limits,
+                                 image_check_for(gate, settings.safety_strictness))
+    tools = ToolRegistry([generate, EditImageTool(generate)])
+    conversations = StorageConversationStore(storage)
+    tenant_levels = dict(settings.safety_tenant_strictness)
+    if settings.safety_strictness:
+        tenant_levels.setdefault("", settings.safety_strictness)
+    assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
+                          tenant_strictness=tenant_levels,
+                          config=AssistantConfig(max_images=settings.max_images,
+                                                 max_side=settings.max_image_side))
+    return Services(settings, engine, store, runner, tools, assistant, brain, gate,
+                    conversations, redis=redis_client, owns_redis=owns_redis, http=http)
