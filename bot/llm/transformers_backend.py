@@ -14,7 +14,12 @@ import threading
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from bot.llm.base import BrainError, BrainRequest, Decision
 from bot.llm.common import (
@@ -34,7 +39,7 @@ class TransformersBrain:
     def __init__(
         self,
         model: PreTrainedModel,
-        tokenizer: Any,
+        tokenizer: PreTrainedTokenizerBase,
         *,
         max_concurrency: int = 1,
         max_new_tokens: int = 160,
