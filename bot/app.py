@@ -99,6 +99,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/images/{image_id}", _image)
+    if settings.metrics == "on":
+        app.router.add_get("/metrics", _metrics)
     return app
 
 
@@ -121,8 +123,13 @@ async def _healthz(request: web.Request) -> web.Response:
         "status": "ok",
         "image_model": svc.engine.name,
         "demo_model": request.app[SETTINGS].image_model is None,
-        "queued_jobs": svc.runner.pending,
+        "queued_jobs": svc.runner.queue_length,
     })
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[SERVICES].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def _image(request: web.Request) -> web.StreamResponse:

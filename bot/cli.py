@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError, load_settings
 from imaging.engine import EngineLoadError
+from imaging.jobs import JobEvent, JobQueued
 
 if TYPE_CHECKING:  # the services pull in torch: imported lazily, where a command needs them
     from bot.services import Services
@@ -150,8 +151,12 @@ async def _chat() -> int:
             if response.followup is None:
                 continue
 
-            async def progress(step: int, total: int) -> None:
-                print(f"\r  … step {step}/{total}", end="", flush=True)
+            async def progress(event: JobEvent) -> None:
+                if isinstance(event, JobQueued):
+                    status = f"#{event.position} in line, about {event.eta_s:.0f} s"
+                else:
+                    status = f"step {event.step}/{event.total}"
+                print(f"\r  … {status}\033[K", end="", flush=True)
 
             reply = await response.followup(progress)
             print("\r", end="")

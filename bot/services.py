@@ -21,6 +21,7 @@ from bot.assistant import Assistant, AssistantConfig
 from bot.llm.base import Brain
 from bot.llm.factory import build_brain
 from bot.llm.rules import RulesBrain
+from bot.metrics import EaselMetrics, MeteredGate
 from bot.settings import Settings, SettingsError
 from bot.state import StorageConversationStore
 from bot.storage import EtagMemoryStorage, RedisStorage
@@ -28,7 +29,7 @@ from bot.tasks import BackgroundTasks
 from imaging.demo import default_model_dir
 from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import ImageEngine
-from imaging.jobs import JobRunner
+from imaging.jobs import JobRunner, LocalJobRunner, QuotaConfig, Quotas
 from imaging.store import FileImageStore, ImageStore, RedisImageStore
 from safety.config import GateConfig, SafetyPolicy
 from safety.factory import build_gate
@@ -86,6 +87,7 @@ class Services:
     brain: Brain
     gate: Gate
     conversations: StorageConversationStore
+    metrics: EaselMetrics
     redis: aioredis.Redis | None = None
     owns_redis: bool = False  # close the client on shutdown only if we opened it
     # The HTTP session of remote safety backends (OpenAI / Azure), opened here.
@@ -194,7 +196,10 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
         store = RedisImageStore(redis_client, prefix=prefix, ttl_s=ttl_s)
     else:
         store = FileImageStore(settings.data_dir / "images", ttl_s=ttl_s)
-    runner = JobRunner(engine, max_batch_images=settings.max_batch_images)
+    metrics = EaselMetrics()
+    runner = LocalJobRunner(engine, max_batch_images=settings.max_batch_images,
+                            quotas=build_quotas(settings, redis_client, prefix),
+                            metrics=metrics)
     limits = ImageLimits(
         default_size=settings.default_size() or engine.default_size,
         steps=engine.default_steps,
@@ -205,6 +210,7 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
     http = None
     if gate is None:
         gate, http = build_safety(settings, redis_client, getattr(engine, "device", "cpu"))
+    gate = MeteredGate(gate, metrics)
     generate = GenerateImageTool(runner, store, limits,
                                  image_check_for(gate, settings.safety_strictness))
     tools = ToolRegistry([generate, EditImageTool(generate)])
@@ -217,4 +223,32 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
                           config=AssistantConfig(max_images=settings.max_images,
                                                  max_side=settings.max_image_side))
     return Services(settings, engine, store, runner, tools, assistant, brain, gate,
-                    conversations, redis=redis_client, owns_redis=owns_redis, http=http)
+                    conversations, metrics, redis=redis_client, owns_redis=owns_redis,
+                    http=http)
+
+
+def build_quotas(settings: Settings, redis_client: aioredis.Redis | None, prefix: str
+                 ) -> Quotas:
+    """Per-user and per-tenant quotas, shared through Redis when easel has one."""
+    config = QuotaConfig(
+        concurrent_jobs=settings.quota_concurrent_jobs or None,
+        images_per_minute=settings.quota_images_per_minute,
+        images_per_day=settings.quota_images_per_day,
+        tenant_images_per_minute=settings.quota_tenant_images_per_minute,
+        tenant_images_per_day=settings.quota_tenant_images_per_day,
+        exempt=settings.quota_exempt_users(),
+    )
+    return Quotas(config, redis=redis_client, redis_url=_redis_url(settings, redis_client),
+                  prefix=prefix)
+
+
+def _redis_url(settings: Settings, client: aioredis.Redis | None) -> str | None:
+    """Where `limits` should count: the server `client` talks to (it opens its own pool,
+    so the URL is rebuilt from the client's, which may have been passed in by a test)."""
+    if client is None:
+        return settings.redis_url
+    kw = client.connection_pool.connection_kwargs
+    if "path" in kw:
+        return f"unix://{kw['path']}?db={kw.get('db', 0)}"
+    auth = f"{kw.get('username') or ''}:{kw['password']}@" if kw.get("password") else ""
+    return f"redis://{auth}{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"

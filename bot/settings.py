@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     # server is then public, and the page has no login of its own).
     web_chat: Literal["auto", "on", "off"] = "auto"
 
+    # --- jobs: quotas and metrics ---
+    quota_concurrent_jobs: int | None = Field(default=2, ge=0)  # per user; 0 = unlimited
+    quota_images_per_minute: int | None = Field(default=None, ge=1)  # per user
+    quota_images_per_day: int | None = Field(default=None, ge=1)  # per user
+    quota_tenant_images_per_minute: int | None = Field(default=None, ge=1)
+    quota_tenant_images_per_day: int | None = Field(default=None, ge=1)
+    quota_exempt: str = ""  # comma-separated user ids (as channels report them)
+    metrics: Literal["on", "off"] = "on"  # GET /metrics (Prometheus text format)
+
     # --- safety gate ---
     safety_text_backend: Literal["local", "openai", "azure"] = "local"
     safety_image_backend: Literal["nudenet", "openai", "azure", "none"] = "nudenet"
@@ -165,6 +174,9 @@ class Settings(BaseSettings):
         if self.web_chat != "auto":
             return self.web_chat == "on"
         return not (self.microsoft_app_id or self.discord_public_key)
+
+    def quota_exempt_users(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.quota_exempt.split(",") if u.strip())
 
     def default_size(self) -> tuple[int, int] | None:
         return parse_size(self.image_size) if self.image_size else None

@@ -18,6 +18,7 @@ from typing import Any
 from bot.state import ConversationRecord, ConversationSettings, ConversationStore, Generation
 from bot.turn import DeliveredImage, ProgressSink, Reply, ReplyKind, Turn
 from imaging.engine import GenerationError
+from imaging.jobs import JobCancelled, QuotaExceeded
 from safety.gate import Gate
 from tools.base import ToolContext, ToolError, ToolRegistry, ToolResult
 from tools.image_args import GenerateImageArgs
@@ -104,7 +105,7 @@ class Studio:
         refusal = await self._prompt_refusal(scope, args.prompt)
         if refusal is not None:
             return refusal
-        ctx = ToolContext(scope.turn.conversation_id, scope.turn.user_id, progress, steps=steps)
+        ctx = self._context(scope, progress, steps)
         result = await self._run(GENERATE, args.model_dump(exclude_none=True), ctx)
         if isinstance(result, Reply):
             return result
@@ -118,7 +119,7 @@ class Studio:
         refusal = await self._prompt_refusal(scope, prompt)
         if refusal is not None:
             return refusal
-        ctx = ToolContext(scope.turn.conversation_id, scope.turn.user_id, progress, steps=steps)
+        ctx = self._context(scope, progress, steps)
         args = {"image_id": target.image_id, "prompt": prompt, "strength": strength, "n": n,
                 "seed": seed, "negative_prompt": negative}
         result = await self._run(EDIT, {k: v for k, v in args.items() if v is not None}, ctx)
@@ -203,11 +204,22 @@ class Studio:
                          f"“{_short(g.user_text, 60)}” → {_short(g.prompt, 140)}{mark}")
         return "\n".join(lines)
 
+    @staticmethod
+    def _context(scope: Scope, progress: ProgressSink | None, steps: int | None) -> ToolContext:
+        turn = scope.turn
+        return ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps,
+                           tenant_id=turn.tenant_id)
+
     async def _run(self, tool: str, args: dict, ctx: ToolContext) -> ToolResult | Reply:
         try:
             return await self.tools.call(tool, args, ctx)
         except ToolError as exc:
             return Reply(ReplyKind.ERROR, str(exc))
+        except QuotaExceeded as exc:
+            return Reply(ReplyKind.LIMITED, str(exc), retry_after_s=exc.retry_after_s)
+        except JobCancelled:
+            return Reply(ReplyKind.CANCELLED, "Cancelled — nothing was made. Describe a picture "
+                                              "whenever you like.")
         except GenerationError as exc:
             # The runner logged the engine's traceback; here the user hears about it.
             log.warning("generation failed for %s: %s", ctx.conversation_id, exc)

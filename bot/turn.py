@@ -41,6 +41,8 @@ class ReplyKind(StrEnum):
     IMAGES = "images"  # generated images
     REFUSAL = "refusal"  # the safety gate refused; text explains why
     ERROR = "error"  # something failed; text tells the user what to do
+    CANCELLED = "cancelled"  # the user cancelled the job before it finished
+    LIMITED = "limited"  # a quota was hit; nothing was queued (see retry_after_s)
 
 
 @dataclass(slots=True)
@@ -53,6 +55,7 @@ class Reply:
     steps: int | None = None
     withheld: int = 0  # images withheld by the safety gate
     generation_id: str | None = None  # the stored generation, for buttons that act on it
+    retry_after_s: float | None = None  # LIMITED: when the user may try again
 
 
 @dataclass(slots=True)

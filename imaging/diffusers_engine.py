@@ -12,65 +12,30 @@ import os
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from imaging.demo import display_size as demo_sizes
 from imaging.demo import recommended_settings, upscale
+from imaging.diffusers_loading import load_error as _load_error
+from imaging.diffusers_loading import pick_device as _pick_device
+from imaging.diffusers_loading import pick_dtype as _pick_dtype
 from imaging.engine import (
-    EngineLoadError,
     GenerationError,
     ImageRequest,
     ImageResult,
+    Interrupted,
     StepCallback,
+    StepInfo,
 )
+from imaging.previews import LatentPreviewer, denoised, unpack_latents
 
 log = logging.getLogger(__name__)
-
-
-def _pick_device(requested: str) -> str:
-    import torch
-
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def _pick_dtype(requested: str, device: str, model: str) -> Any:
-    import torch
-
-    if requested != "auto":
-        return getattr(torch, requested)
-    if device != "cuda":
-        return torch.float32  # CPUs (and MPS, for safety) lack fast, exact fp16 paths
-    # fp16 halves memory and doubles speed on GPUs; FLUX's T5 text encoder overflows in
-    # fp16 (black or NaN images), so it gets bfloat16.
-    if "flux" in model.lower() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
 
 
 def _accepts(pipe: Any, name: str) -> bool:
     import inspect
 
     return name in inspect.signature(pipe.__call__).parameters
-
-
-def _load_error(model: str, exc: BaseException, offline: bool) -> EngineLoadError:
-    where = (
-        "HF_HUB_OFFLINE is set, so only models already in the Hugging Face cache or a local "
-        "folder can be used"
-        if offline
-        else "it is neither a local folder nor a model id the Hugging Face Hub could serve"
-    )
-    return EngineLoadError(
-        f"easel could not load the image model {model!r}: {where} ({type(exc).__name__}: "
-        f"{str(exc).splitlines()[0] if str(exc) else 'no details'}). Set EASEL_IMAGE_MODEL to a "
-        "folder holding a diffusers pipeline (one with model_index.json) or to a hub id such "
-        "as stabilityai/sd-turbo (download it once with network access, or unset "
-        "HF_HUB_OFFLINE), or unset EASEL_IMAGE_MODEL to use the built-in demo model."
-    )
 
 
 class DiffusersEngine:
@@ -97,6 +62,8 @@ class DiffusersEngine:
         self._rescale_t2i = bool(guidance_rescale) and _accepts(pipe, "guidance_rescale")
         self.default_size = display_size or self._native_size(pipe)
         self._img2img: Any = None
+        self.previewer: LatentPreviewer | None = None
+        self._preview_fitted = False
 
     @classmethod
     def load(cls, model: str, *, device: str = "auto", dtype: str = "auto",
@@ -196,6 +163,27 @@ class DiffusersEngine:
             side = self.default_size[0]
         self.generate([ImageRequest("warm-up", width=side, height=side, steps=1,
                                     guidance_scale=self.guidance_scale)])
+        self._fit_previewer()
+
+    def _fit_previewer(self) -> LatentPreviewer | None:
+        if not self._preview_fitted:
+            self._preview_fitted = True
+            try:
+                self.previewer = LatentPreviewer.fit(self.pipe.vae)
+            except Exception:  # an exotic VAE: no previews, still pictures
+                log.warning("no previews for %s: the latent map could not be fitted",
+                            self.name, exc_info=True)
+        return self.previewer
+
+    def previews(self, pipe: Any, timestep: Any, previous: Any, latents: Any, height: int,
+                 width: int) -> list[Image.Image] | None:
+        """Engine thread: a cheap look at the batch so far (see imaging/previews.py)."""
+        previewer = self._fit_previewer()
+        if previewer is None or latents is None:
+            return None
+        guess = denoised(pipe.scheduler, timestep, previous, latents)
+        guess = unpack_latents(pipe, guess, height, width)
+        return previewer(guess) if guess.shape[1] == previewer.channels else None
 
     def img2img_pipe(self) -> Any:
         """The image-to-image twin of the loaded pipeline, sharing its weights (no second
@@ -241,9 +229,14 @@ class DiffusersEngine:
             total = max(1, int(call_steps * strength))
             pipe = self.img2img_pipe()
 
+        seen: list[Any] = [None]  # the latents before this step, for the x0 guess
+
         def _on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+            latents, previous = kwargs.get("latents"), seen[0]
+            seen[0] = latents
             if on_step is not None:
-                on_step(step + 1, total)
+                on_step(StepInfo(step + 1, total, lambda: self.previews(
+                    pipe, timestep, previous, latents, render_h, render_w)))
             return kwargs
 
         call: dict[str, Any] = dict(
@@ -255,8 +248,6 @@ class DiffusersEngine:
         )
         render_w, render_h = self.render_size(first.width, first.height)
         if first.is_edit:
-            from PIL import Image
-
             inits = []
             for r in reqs:
                 assert r.init_image is not None
@@ -278,6 +269,8 @@ class DiffusersEngine:
         try:
             with torch.inference_mode():
                 out = pipe(**call)
+        except Interrupted:
+            raise  # every job of the batch was cancelled: not a failure
         except torch.cuda.OutOfMemoryError as exc:  # type: ignore[attr-defined]
             raise GenerationError("the GPU ran out of memory; try fewer or smaller images") from exc
         except Exception as exc:

@@ -8,8 +8,21 @@ from typing import Protocol
 
 from PIL import Image
 
-# Called from the worker thread after each denoising step: (step, total_steps).
-StepCallback = Callable[[int, int], None]
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """One finished denoising step of a batch, as the engine reports it (worker thread)."""
+
+    step: int
+    total: int
+    # A cheap look at every image of the batch so far, in request order (None when the
+    # engine cannot make one). Made only when called: the runner asks about once a second.
+    previews: Callable[[], list[Image.Image] | None] = field(default=lambda: None)
+
+
+# Called from the worker thread after each step. It may raise `Interrupted` to stop the
+# batch there (every job in it was cancelled).
+StepCallback = Callable[[StepInfo], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,10 @@ class EngineLoadError(EngineError):
 
 class GenerationError(EngineError):
     """A generation failed; the user gets a message, the server keeps running."""
+
+
+class Interrupted(EngineError):
+    """Raised by a step callback to stop a batch; engines let it through unchanged."""
 
 
 class ImageEngine(Protocol):

@@ -7,14 +7,16 @@ transformers, OpenAI-compatible HTTP) can be offered the same list.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-# A progress sink gets (step, total_steps); channels may turn it into "working… 3/4".
-ProgressSink = Callable[[int, int], Awaitable[None]]
+from imaging.jobs import EventSink
+
+# A progress sink gets the job's events: `JobQueued(position, eta_s)` while it waits,
+# `JobProgress(step, total, preview)` while it runs. Channels render them in place.
+ProgressSink = EventSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class ToolContext:
     user_id: str
     progress: ProgressSink | None = None
     steps: int | None = None  # per-conversation override of the engine's default
+    tenant_id: str | None = None  # for per-tenant quotas
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from imaging.engine import ImageRequest, ImageResult
-from imaging.jobs import JobRunner
+from imaging.jobs import EventSink, ImageJob, JobEvent, JobProgress, JobRunner
 from imaging.sizes import parse_size
 from imaging.store import ImageStore
 from tools.base import DeliveredImage, ToolArgsError, ToolContext, ToolResult, ToolSpec
@@ -72,8 +72,33 @@ class GenerateImageTool:
     async def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
         assert isinstance(args, GenerateImageArgs)
         request = self.build_request(args, ctx.steps)
-        result = await self.runner.submit(request, user=ctx.user_id, progress=ctx.progress)
-        return await self.deliver(result, ctx, request)
+        return await self.deliver(await self.submit(request, ctx), ctx, request)
+
+    async def submit(self, request: ImageRequest, ctx: ToolContext) -> ImageResult:
+        """Queue the job and wait for it, passing its events on. Raises `QuotaExceeded`
+        (nothing queued), `JobCancelled` or `GenerationError`."""
+        handle = await self.runner.submit(ImageJob(request, ctx.user_id, ctx.tenant_id))
+        return await handle.wait(self._checked(ctx) if ctx.progress is not None else None)
+
+    def _checked(self, ctx: ToolContext) -> EventSink:
+        """The channel's sink, behind the image check: a preview is an output image too,
+        so it is checked before anyone sees it, and one flagged preview ends the job's
+        previews (the final images are still checked, and withheld if they fail)."""
+        assert ctx.progress is not None
+        sink = ctx.progress
+        flagged = False
+
+        async def events(event: JobEvent) -> None:
+            nonlocal flagged
+            if isinstance(event, JobProgress) and event.preview is not None:
+                if not flagged:
+                    keep, _ = await self.image_check([event.preview], ctx.user_id)
+                    flagged = not (keep and keep[0])
+                if flagged:
+                    event = JobProgress(event.job, event.step, event.total, None)
+            await sink(event)
+
+        return events
 
     async def deliver(self, result: ImageResult, ctx: ToolContext, request: ImageRequest
                       ) -> ToolResult:
@@ -131,5 +156,4 @@ class EditImageTool:
             seed=seed, negative_prompt=args.negative_prompt or None,
             init_image=source.convert("RGB"), strength=args.strength,
         )
-        result = await g.runner.submit(request, user=ctx.user_id, progress=ctx.progress)
-        return await g.deliver(result, ctx, request)
+        return await g.deliver(await g.submit(request, ctx), ctx, request)

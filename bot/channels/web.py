@@ -2,8 +2,9 @@
 
 A turn's answer streams back as NDJSON, one event per line, in the order they happen:
 `{"type": "message", "reply": {...}}` for the immediate answer ("working on it", help
-text), `{"type": "progress", "step": s, "total": t}` while the image is made, then the
-final `message`. Streaming keeps one request per turn (no job ids or polling) and the page
+text), `{"type": "queued", "job": id, "position": n, "eta_s": s}` while the job waits
+(again whenever its place changes), `{"type": "progress", "job": id, "step": s, "total":
+t, "preview": data-URI-or-null}` while the image is made, then the final `message`. Streaming keeps one request per turn (no job ids or polling) and the page
 reads it with `fetch` and a stream reader.
 
 Each browser gets a random session id in an HttpOnly, SameSite=Strict cookie; it is the
@@ -16,6 +17,9 @@ then reachable from the internet.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import io
 import json
 import logging
 import re
@@ -25,9 +29,11 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from bot.assistant import Assistant
 from bot.turn import Reply, Turn
+from imaging.jobs import JobEvent, JobQueued
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,26 @@ def reply_json(reply: Reply) -> dict[str, Any]:
                     "height": im.height} for im in reply.images],
         "withheld": reply.withheld,
         "generation_id": reply.generation_id,
+        "retry_after_s": reply.retry_after_s,
     }
+
+
+async def event_json(event: JobEvent) -> dict[str, Any]:
+    """`queued` {job, position, eta_s} or `progress` {job, step, total, preview}."""
+    if isinstance(event, JobQueued):
+        return {"type": "queued", "job": event.job, "position": event.position,
+                "eta_s": event.eta_s}
+    preview = None
+    if event.preview is not None:
+        preview = await asyncio.to_thread(data_uri, event.preview)  # an image codec
+    return {"type": "progress", "job": event.job, "step": event.step, "total": event.total,
+            "preview": preview}
+
+
+def data_uri(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _line(event: dict[str, Any]) -> bytes:
@@ -133,13 +158,8 @@ class WebChat:
         if response.immediate is not None:
             await send({"type": "message", "reply": reply_json(response.immediate)})
         if response.followup is not None:
-            last = 0
-
-            async def progress(step: int, total: int) -> None:
-                nonlocal last
-                if step != last:
-                    last = step
-                    await send({"type": "progress", "step": step, "total": total})
+            async def progress(event: JobEvent) -> None:
+                await send(await event_json(event))
 
             reply = await response.followup(progress)
             await send({"type": "message", "reply": reply_json(reply)})

@@ -14,7 +14,7 @@ from bot.llm.rules import RulesBrain
 from bot.state import StorageConversationStore
 from bot.storage import EtagMemoryStorage
 from imaging.engine import GenerationError, ImageRequest
-from imaging.jobs import JobRunner
+from imaging.jobs import ImageJob, LocalJobRunner
 from imaging.store import FileImageStore
 from imaging.uploads import UploadError, prepare_upload
 from tools.base import ToolRegistry
@@ -81,15 +81,16 @@ class _BrokenEngine:
 
 
 async def test_engine_failures_keep_their_cause_and_traceback(caplog) -> None:
-    runner = JobRunner(_BrokenEngine())
+    runner = LocalJobRunner(_BrokenEngine())
     try:
         with caplog.at_level(logging.ERROR, logger="imaging.jobs"):
+            handle = await runner.submit(ImageJob(ImageRequest(prompt="a fox"), "u1"))
             with pytest.raises(GenerationError, match="RuntimeError") as err:
-                await runner.submit(ImageRequest(prompt="a fox"), user="u1")
+                await handle.wait()
     finally:
         await runner.close()
     assert isinstance(err.value.__cause__, RuntimeError)
-    [record] = [r for r in caplog.records if r.name == "imaging.jobs"]
+    [record] = [r for r in caplog.records if r.name.startswith("imaging.jobs")]
     assert record.exc_info is not None and "device-side assert" in str(record.exc_info[1])
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import EngineLoadError, ImageRequest
-from imaging.jobs import JobRunner
+from imaging.jobs import ImageJob, JobProgress, JobQueued, LocalJobRunner
 
 
 def test_a_plain_diffusers_folder_loads_through_from_pretrained(random_model_dir: Path):
@@ -88,37 +88,60 @@ class ThreadRecordingEngine(DiffusersEngine):
 async def test_engine_never_runs_on_the_event_loop_thread(demo_model_dir: Path):
     engine = ThreadRecordingEngine.load(str(demo_model_dir), device="cpu")
     engine.threads = []
-    runner = JobRunner(engine)
-    steps: list[tuple[int, int]] = []
+    runner = LocalJobRunner(engine)
+    events: list[object] = []
 
-    async def progress(step: int, total: int) -> None:
-        steps.append((step, total))
+    async def sink(event) -> None:
+        events.append(event)
 
     try:
-        res = await runner.submit(ImageRequest("a kite", width=64, height=64, steps=3),
-                                  user="u", progress=progress)
+        handle = await runner.submit(ImageJob(ImageRequest("a kite", width=64, height=64,
+                                                           steps=3), "u"))
+        res = await handle.wait(sink)
     finally:
         await runner.close()
     assert len(res.images) == 1
     assert engine.threads and threading.get_ident() not in engine.threads
-    await asyncio.sleep(0)
-    assert (3, 3) in steps  # progress flowed back to the loop
+    # The job was queued first, then its steps flowed back to the loop.
+    assert isinstance(events[0], JobQueued) and events[0].position == 1
+    assert JobProgress(handle.id, 3, 3) in events
 
 
 async def test_runner_batches_compatible_jobs_and_is_fair(demo_engine):
-    runner = JobRunner(demo_engine, max_batch_images=4)
+    runner = LocalJobRunner(demo_engine, max_batch_images=4)
     order: list[str] = []
+    gate = asyncio.Event()
+
+    class Held:
+        """Keeps the worker busy with a first job until the others are queued."""
+
+        def __init__(self, inner):
+            self.inner, self.name = inner, inner.name
+            self.default_steps, self.max_batch_images = 1, 4
+
+        def generate(self, reqs, on_step=None):
+            if reqs[0].prompt == "warm0":
+                asyncio.run_coroutine_threadsafe(gate.wait(), loop).result()
+            return self.inner.generate(reqs, on_step)
+
+    loop = asyncio.get_running_loop()
+    runner.engine = Held(demo_engine)
 
     async def job(user: str, i: int, size: int = 64) -> None:
-        await runner.submit(ImageRequest(f"{user}{i}", width=size, height=size, seed=i), user=user)
+        handle = await runner.submit(ImageJob(ImageRequest(f"{user}{i}", width=size,
+                                                           height=size, seed=i), user))
+        await handle.wait()
         order.append(f"{user}{i}")
 
     try:
-        # The worker is busy with a first job while the rest queue up behind it.
         first = asyncio.create_task(job("warm", 0, 128))
-        await asyncio.sleep(0.05)
+        while runner.batches_run == 0 and runner.queue_length:  # until the worker took it
+            await asyncio.sleep(0)
         heavy = [asyncio.create_task(job("alice", i)) for i in range(4)]
         light = asyncio.create_task(job("bob", 0))
+        while runner.queue_length < 5:
+            await asyncio.sleep(0)
+        gate.set()
         await asyncio.gather(first, *heavy, light)
     finally:
         await runner.close()

@@ -1,0 +1,25 @@
+"""The job lifecycle: fair queue and quotas, the local runner, handles and events."""
+
+from imaging.jobs.handle import JobHandle
+from imaging.jobs.local import LocalJobRunner
+from imaging.jobs.model import (
+    EventSink,
+    ImageJob,
+    JobCancelled,
+    JobEvent,
+    JobInfo,
+    JobMetrics,
+    JobProgress,
+    JobQueued,
+    JobState,
+    NoMetrics,
+    QuotaExceeded,
+)
+from imaging.jobs.quotas import QuotaConfig, Quotas
+from imaging.jobs.runner import JobRunner
+
+__all__ = [
+    "EventSink", "ImageJob", "JobCancelled", "JobEvent", "JobHandle", "JobInfo", "JobMetrics",
+    "JobProgress", "JobQueued", "JobRunner", "JobState", "LocalJobRunner", "NoMetrics",
+    "QuotaConfig", "QuotaExceeded", "Quotas",
+]

@@ -1,0 +1,54 @@
+"""How long work takes, learned from the work itself.
+
+Each finished batch teaches the model its seconds per image-step for that batch key (size,
+steps, guidance, edit or not): an exponential moving average, so the estimate follows the
+machine as it warms up, as other load comes and goes, or after a driver update. A key not
+seen yet borrows the average of the keys that were, scaled by pixel count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from imaging.engine import ImageRequest
+
+# Weight of the newest batch: a few batches are enough to follow a change, one odd batch
+# (a GC pause, a cold cache) moves the estimate by a third at most.
+ALPHA = 0.3
+# Before anything ran: a pessimistic CPU figure for the built-in 64 px demo model.
+PRIOR_S_PER_PIXEL_STEP = 0.05 / (64 * 64)
+
+
+class Throughput:
+    def __init__(self, alpha: float = ALPHA) -> None:
+        self.alpha = alpha
+        self._rate: dict[Hashable, float] = {}  # seconds per image-step, per batch key
+        self._per_pixel: float | None = None  # seconds per pixel-step, over all keys
+
+    def observe(self, reqs: list[ImageRequest], seconds: float) -> None:
+        if not reqs or seconds <= 0:
+            return
+        images = sum(r.n for r in reqs)
+        steps = max(1, reqs[0].steps)
+        rate = seconds / (images * steps)
+        key = reqs[0].batch_key()
+        old = self._rate.get(key)
+        self._rate[key] = rate if old is None else old + self.alpha * (rate - old)
+        per_pixel = rate / _pixels(reqs[0])
+        self._per_pixel = per_pixel if self._per_pixel is None else \
+            self._per_pixel + self.alpha * (per_pixel - self._per_pixel)
+
+    def seconds_per_image_step(self, req: ImageRequest) -> float:
+        rate = self._rate.get(req.batch_key())
+        if rate is not None:
+            return rate
+        per_pixel = self._per_pixel if self._per_pixel is not None else PRIOR_S_PER_PIXEL_STEP
+        return per_pixel * _pixels(req)
+
+    def seconds(self, req: ImageRequest) -> float:
+        """Estimated engine time for this request alone."""
+        return self.seconds_per_image_step(req) * req.n * max(1, req.steps)
+
+
+def _pixels(req: ImageRequest) -> int:
+    return max(1, req.width * req.height)

@@ -1,0 +1,94 @@
+"""The fair queue: per-user lines served round-robin, compatible jobs batched together.
+
+When the engine frees up it takes the first user's oldest job plus the oldest job of each
+following user that shares its batch key, up to the batch's image limit; every user who
+contributed goes to the back of the rotation. One user asking for many images therefore
+never starves the others. `plan` runs the same rule on a copy, which is how positions
+and ETAs are computed: the order they promise is the order the worker will follow.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from typing import Generic, Protocol, TypeVar
+
+from imaging.engine import ImageRequest
+
+
+class Queued(Protocol):
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def request(self) -> ImageRequest: ...
+
+
+T = TypeVar("T", bound=Queued)
+
+
+class FairQueue(Generic[T]):
+    def __init__(self, max_batch_images: int) -> None:
+        self.max_batch_images = max_batch_images
+        self._lines: OrderedDict[str, deque[T]] = OrderedDict()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[T]:
+        for line in self._lines.values():
+            yield from line
+
+    def push(self, item: T) -> None:
+        self._lines.setdefault(item.user, deque()).append(item)
+        self._size += 1
+
+    def remove(self, item: T) -> bool:
+        line = self._lines.get(item.user)
+        if not line or item not in line:
+            return False
+        line.remove(item)
+        self._size -= 1
+        if not line:
+            del self._lines[item.user]
+        return True
+
+    def take_batch(self) -> list[T]:
+        batch = _take(self._lines, self.max_batch_images)
+        self._size -= len(batch)
+        return batch
+
+    def plan(self) -> list[list[T]]:
+        """The batches the worker would run, in order, if nothing else arrived."""
+        lines = OrderedDict((u, deque(q)) for u, q in self._lines.items())
+        batches = []
+        while lines:
+            batches.append(_take(lines, self.max_batch_images))
+        return batches
+
+
+def _take(lines: OrderedDict[str, deque[T]], max_images: int) -> list[T]:
+    if not lines:
+        return []
+    user, line = next(iter(lines.items()))
+    first = line.popleft()
+    lines.move_to_end(user)  # this user goes to the back of the line
+    if not line:
+        del lines[user]
+    batch, images = [first], first.request.n
+    key = first.request.batch_key()
+    for other in list(lines):
+        if other == user:
+            continue
+        oq = lines[other]
+        cand = oq[0]
+        if cand.request.batch_key() != key or images + cand.request.n > max_images:
+            continue
+        oq.popleft()
+        lines.move_to_end(other)
+        if not oq:
+            del lines[other]
+        batch.append(cand)
+        images += cand.request.n
+    return batch

@@ -1,0 +1,32 @@
+"""The runner contract: local thread or Ray Serve, the same calls and the same events."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from imaging.jobs.handle import JobHandle
+from imaging.jobs.model import ImageJob, JobInfo
+
+
+class JobRunner(Protocol):
+    async def submit(self, job: ImageJob) -> JobHandle:
+        """Queue the job (quotas permitting: else `QuotaExceeded`, nothing queued)."""
+        ...
+
+    async def cancel(self, job_id: str, user: str | None = None) -> bool:
+        """Cancel one job (only if it is `user`'s, when given). A queued job never runs;
+        a running one stops at its next step. False when there was nothing to cancel."""
+        ...
+
+    async def cancel_user(self, user: str) -> int:
+        """Cancel all of a user's queued and running jobs; returns how many."""
+        ...
+
+    def jobs_for(self, user: str) -> list[JobInfo]: ...
+
+    @property
+    def queue_length(self) -> int:
+        """Jobs waiting, all users."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,211 @@
+"""The job lifecycle on the real demo engine: positions, cancel, quotas, previews."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from imaging.engine import ImageRequest, StepInfo
+from imaging.jobs import (
+    ImageJob,
+    JobCancelled,
+    JobProgress,
+    JobQueued,
+    JobState,
+    LocalJobRunner,
+    QuotaConfig,
+    QuotaExceeded,
+    Quotas,
+)
+
+
+class Steered:
+    """The real engine, with a test's hand on it: batches wait at a step until released,
+    and every prompt that reached the pipeline is noted."""
+
+    def __init__(self, inner, hold_at: int | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.default_steps = inner.default_steps
+        self.max_batch_images = 4
+        self.hold_at = hold_at
+        self.at_hold = threading.Event()
+        self.release = threading.Event()
+        self.prompts: list[str] = []
+        self.steps_run: list[int] = []
+
+    def generate(self, reqs, on_step=None):
+        self.prompts.extend(r.prompt for r in reqs)
+
+        def step(info: StepInfo) -> None:
+            self.steps_run.append(info.step)
+            if on_step is not None:
+                on_step(info)  # may raise Interrupted: the batch stops here
+            if self.hold_at is not None and info.step == self.hold_at:
+                # As if the next step were slow: what the test does now lands mid-step.
+                self.at_hold.set()
+                assert self.release.wait(30), "the test never released the engine"
+
+        return self.inner.generate(reqs, step)
+
+
+def _req(prompt: str, size: int = 64, steps: int = 4, **kw) -> ImageRequest:
+    return ImageRequest(prompt, width=size, height=size, steps=steps, seed=1, **kw)
+
+
+async def _collect(handle, events: list) -> object:
+    async def sink(event) -> None:
+        events.append(event)
+
+    return await handle.wait(sink)
+
+
+async def test_positions_move_as_jobs_ahead_finish(demo_engine) -> None:
+    engine = Steered(demo_engine, hold_at=1)
+    runner = LocalJobRunner(engine, announce_interval_s=0)
+    try:
+        first = await runner.submit(ImageJob(_req("a red ball"), "ann"))
+        await asyncio.to_thread(engine.at_hold.wait, 30)  # ann's job is running
+        b_events: list = []
+        c_events: list = []
+        # Different sizes: they cannot share a batch, so they run one after the other.
+        b = await runner.submit(ImageJob(_req("a blue cup", 96), "bob"))
+        c = await runner.submit(ImageJob(_req("a green hat", 128), "cat"))
+        waiting = [asyncio.create_task(_collect(b, b_events)),
+                   asyncio.create_task(_collect(c, c_events))]
+        assert [(j.position, j.state) for j in runner.jobs_for("cat")] == [(2, JobState.QUEUED)]
+        engine.hold_at = None
+        engine.release.set()
+        await first.wait()
+        await asyncio.gather(*waiting)
+    finally:
+        await runner.close()
+    positions = [e.position for e in c_events if isinstance(e, JobQueued)]
+    assert positions == [2, 1]  # queued second, then first in line once bob's job ran
+    assert [e.position for e in b_events if isinstance(e, JobQueued)] == [1]
+    eta = next(e.eta_s for e in c_events if isinstance(e, JobQueued))
+    assert eta > 0
+    assert any(isinstance(e, JobProgress) for e in c_events)
+
+
+async def test_a_cancelled_queued_job_never_reaches_the_engine(demo_engine) -> None:
+    engine = Steered(demo_engine, hold_at=1)
+    runner = LocalJobRunner(engine)
+    try:
+        first = await runner.submit(ImageJob(_req("a red ball"), "ann"))
+        await asyncio.to_thread(engine.at_hold.wait, 30)
+        doomed = await runner.submit(ImageJob(_req("a doomed kite", 96), "bob"))
+        assert await runner.cancel(doomed.id, user="someone-else") is False  # not theirs
+        assert await runner.cancel(doomed.id, user="bob") is True
+        with pytest.raises(JobCancelled):
+            await doomed.wait()
+        assert runner.queue_length == 0 and runner.jobs_for("bob") == []
+        engine.release.set()
+        await first.wait()
+    finally:
+        await runner.close()
+    assert "a doomed kite" not in engine.prompts
+
+
+async def test_a_cancelled_running_job_stops_and_its_batch_mates_still_get_images(
+        demo_engine) -> None:
+    engine = Steered(demo_engine, hold_at=1)
+    runner = LocalJobRunner(engine)
+    try:
+        # Queued together behind nothing: they share one pipeline call.
+        mine = await runner.submit(ImageJob(_req("a red ball"), "ann"))
+        other = await runner.submit(ImageJob(_req("a blue cup"), "bob"))
+        mine_events: list = []
+        waits = [asyncio.create_task(_collect(mine, mine_events)),
+                 asyncio.create_task(_collect(other, []))]
+        await asyncio.to_thread(engine.at_hold.wait, 30)
+        assert await runner.cancel_user("ann") == 1
+        engine.release.set()
+        mine_result, other_result = await asyncio.gather(*waits, return_exceptions=True)
+    finally:
+        await runner.close()
+    assert isinstance(mine_result, JobCancelled)
+    assert not isinstance(other_result, BaseException) and len(other_result.images) == 1
+    # Cancelled during step 2: it heard step 1, and nothing after it was stopped.
+    assert [e.step for e in mine_events if isinstance(e, JobProgress)] == [1]
+    assert engine.prompts == ["a red ball", "a blue cup"]  # one call for both
+
+
+async def test_cancelling_a_batchs_only_job_stops_the_engine_at_the_next_step(
+        demo_engine) -> None:
+    engine = Steered(demo_engine, hold_at=1)
+    runner = LocalJobRunner(engine)
+    try:
+        job = await runner.submit(ImageJob(_req("a slow tower", steps=8), "ann"))
+        await asyncio.to_thread(engine.at_hold.wait, 30)
+        await runner.cancel(job.id)
+        engine.release.set()
+        with pytest.raises(JobCancelled):
+            await job.wait()
+        # The worker is free again: a new job runs to the end.
+        engine.hold_at = None
+        done = await (await runner.submit(ImageJob(_req("a quick cup", 96), "ann"))).wait()
+    finally:
+        await runner.close()
+    assert engine.steps_run[:2] == [1, 2]  # stopped at step 2 of 8, not at 8
+    assert 3 not in engine.steps_run[:3] and len(done.images) == 1
+
+
+async def test_previews_come_about_once_a_second_and_show_the_picture(demo_engine) -> None:
+    runner = LocalJobRunner(demo_engine, preview_interval_s=0)  # every step, for the test
+    events: list = []
+    try:
+        handle = await runner.submit(ImageJob(_req("a red apple", 256, steps=4, n=2,
+                                                   guidance_scale=3.0), "ann"))
+        result = await _collect(handle, events)
+    finally:
+        await runner.close()
+    previews = [e.preview for e in events if isinstance(e, JobProgress) and e.preview]
+    assert len(previews) == 3  # steps 1-3; the last step's picture arrives in full
+    assert max(previews[-1].size) == 128 and previews[-1].width > previews[-1].height  # 2 up
+    assert len(result.images) == 2 and runner.preview_seconds > 0
+
+
+async def test_quotas_in_memory() -> None:
+    quotas = Quotas(QuotaConfig(concurrent_jobs=1, images_per_minute=3,
+                                exempt=frozenset({"boss"})))
+    a = ImageJob(_req("one", n=2), "ann")
+    await quotas.admit(a)
+    with pytest.raises(QuotaExceeded, match="1 image job running or waiting"):
+        await quotas.admit(ImageJob(_req("two"), "ann"))
+    await quotas.release(a)
+    with pytest.raises(QuotaExceeded, match="3 images per minute") as err:
+        await quotas.admit(ImageJob(_req("three", n=2), "ann"))
+    assert 1 <= err.value.retry_after_s <= 60
+    await quotas.admit(ImageJob(_req("other user", n=2), "bob"))  # counted per user
+    for i in range(3):
+        await quotas.admit(ImageJob(_req(f"boss {i}", n=4), "boss"))  # exempt
+
+
+async def test_an_over_quota_job_is_never_queued(demo_engine) -> None:
+    runner = LocalJobRunner(demo_engine, quotas=Quotas(QuotaConfig(images_per_day=1)))
+    try:
+        await (await runner.submit(ImageJob(_req("first"), "ann"))).wait()
+        with pytest.raises(QuotaExceeded, match="1 images per day"):
+            await runner.submit(ImageJob(_req("second"), "ann"))
+        assert runner.queue_length == 0 and runner.jobs_for("ann") == []
+    finally:
+        await runner.close()
+
+
+async def test_quotas_on_redis_are_shared_by_two_processes(redis_client) -> None:
+    url = "redis://{host}:{port}/{db}".format(**redis_client.connection_pool.connection_kwargs)
+    config = QuotaConfig(concurrent_jobs=1, tenant_images_per_minute=2)
+    one = Quotas(config, redis=redis_client, redis_url=url, prefix="easel:test:")
+    two = Quotas(config, redis=redis_client, redis_url=url, prefix="easel:test:")
+    a = ImageJob(_req("a"), "ann", tenant="t1")
+    await one.admit(a)
+    with pytest.raises(QuotaExceeded, match="1 image job"):
+        await two.admit(ImageJob(_req("b"), "ann", tenant="t1"))  # the other process sees it
+    await one.release(a)
+    await two.admit(ImageJob(_req("c"), "ann", tenant="t1"))
+    with pytest.raises(QuotaExceeded, match="2 images per minute for your organisation"):
+        await one.admit(ImageJob(_req("d"), "bob", tenant="t1"))  # same tenant, other user
+    await one.admit(ImageJob(_req("e"), "cy", tenant="t2"))
