@@ -23,6 +23,7 @@ from bot.state import ConversationRecord, ConversationStore, record_key, user_ke
 from bot.storage import StorageUnavailable
 from bot.studio import Scope, Studio, Target, pick
 from bot.turn import ProgressSink, Reply, ReplyKind, Response, Turn
+from imaging.jobs import JobRunner
 from imaging.store import ImageStore
 from imaging.uploads import UploadError, prepare_upload
 from safety.gate import Gate
@@ -39,7 +40,7 @@ _CHECKED = ("chat", "imagine", "edit")
 
 class Assistant:
     def __init__(self, tools: ToolRegistry, brain: Brain, *, store: ConversationStore,
-                 images: ImageStore, gate: Gate,
+                 images: ImageStore, gate: Gate, jobs: JobRunner,
                  tenant_strictness: dict[str, str] | None = None,
                  config: AssistantConfig | None = None) -> None:
         """`gate` is required: running without checks is `SafetyGate.disabled()`
@@ -49,6 +50,7 @@ class Assistant:
         self.store = store
         self.images = images  # uploads and /forget
         self.gate = gate  # checkpoint 1 here; 2 in the studio; 3 in the image tool
+        self.jobs = jobs  # /cancel and /queue
         self.tenant_strictness = tenant_strictness or {}
         self.config = config or AssistantConfig()
         self.studio = Studio(tools, store, gate)
@@ -57,7 +59,8 @@ class Assistant:
             "help": self._help, "unknown": self._unknown, "settings": self._settings,
             "forget": self._forget, "undo": self._undo, "pick": self._pick,
             "history": self._history, "vary": self._vary, "edit": self._edit,
-            "chat": self._chat, "imagine": self._imagine,
+            "chat": self._chat, "imagine": self._imagine, "cancel": self._cancel,
+            "queue": self._queue,
         }
 
     # ---- entry point -------------------------------------------------------------
@@ -154,6 +157,19 @@ class Assistant:
 
     async def _pick(self, scope: Scope, cmd: commands.Command) -> Response:
         return Response(await self.studio.choose(scope.key, scope.turn.reference, _index(cmd)))
+
+    async def _cancel(self, scope: Scope, cmd: commands.Command) -> Response:
+        """`/cancel` stops all of the user's jobs; `/cancel ID` (the Cancel button) one."""
+        user = scope.turn.user_id
+        if cmd.text:
+            count = int(await self.jobs.cancel(cmd.text.split()[0], user=user))
+        else:
+            count = await self.jobs.cancel_user(user)
+        return Response(replies.text(replies.cancelled_text(count)))
+
+    async def _queue(self, scope: Scope, cmd: commands.Command) -> Response:
+        mine = self.jobs.jobs_for(scope.turn.user_id)
+        return Response(replies.text(replies.queue_text(mine, self.jobs.queue_length)))
 
     async def _settings(self, scope: Scope, cmd: commands.Command) -> Response:
         try:

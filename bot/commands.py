@@ -2,7 +2,7 @@
 
 `/imagine [--n N] [--size WxH] [--seed S] [--raw] prompt` (also without the slash),
 `/help`, `/settings [name=value ...]`, `/vary [N]`, `/edit [N] <instruction>`, `/undo`,
-`/history`, `/forget`. Parsing never raises: bad input becomes a `Command` with an `error` the
+`/history`, `/forget`, `/cancel [job]`, `/queue`. Parsing never raises: bad input becomes a `Command` with an `error` the
 assistant shows to the user. `image_options` and `parse_settings` check the values of
 `/imagine` options and `/settings name=value` words against the deployment's limits and
 raise `CommandError`, whose message is the reply.
@@ -17,7 +17,7 @@ from typing import Any
 from imaging.sizes import parse_size
 
 COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
-            "pick")
+            "pick", "cancel", "queue")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw)(?:=(\S+))?$")
@@ -44,7 +44,7 @@ def parse(text: str) -> Command:
         if not m:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
-    if name in ("help", "settings", "undo", "history", "forget"):
+    if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue"):
         return Command(name, text=rest.strip())
     if name in ("vary", "edit", "pick"):
         return _parse_indexed(name, rest)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot.state import ConversationRecord
 from bot.turn import Reply, ReplyKind
+from imaging.jobs import JobInfo
 
 HELP_TEXT = (
     "I'm easel, I make images from your words.\n\n"
@@ -19,6 +20,8 @@ HELP_TEXT = (
     "- `/vary` new takes of the last prompt; `/vary 2` variations of image 2\n"
     "- `/edit 2 add a hat` changes image 2 of the last result; `/pick 2` makes image 2 the "
     "one follow-ups change; `/undo` goes back one step\n"
+    "- `/queue` shows your pictures in the making and your place in line; `/cancel` stops "
+    "them\n"
     "- `/history` lists recent pictures; `/forget` deletes everything I keep about you\n"
     "- `/settings` shows this conversation's defaults; `/settings raw=on n=2 size=768x512 "
     "steps=8` changes them (`reset` restores them)\n"
@@ -66,3 +69,26 @@ def friendly_args_error(msg: str) -> str:
 def shorten(message: str, limit: int) -> str:
     message = " ".join(message.split())
     return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def queue_text(jobs: list[JobInfo], waiting: int) -> str:
+    """`/queue`: the user's own jobs, then how busy easel is."""
+    total = f"{waiting} job{'s' if waiting != 1 else ''} waiting in all."
+    if not jobs:
+        return f"You have no pictures in the making. {total}"
+    lines = ["Your pictures in the making:"]
+    for job in jobs:
+        what = f"“{shorten(job.prompt, 60)}” ({job.images} image{'s' if job.images != 1 else ''})"
+        if job.position is None:
+            where = f"drawing, step {job.step}/{job.total}" if job.total else "starting"
+        else:
+            where = f"#{job.position} in line, about {round(job.eta_s or 0)} s"
+        lines.append(f"- `{job.id}` {where}: {what}")
+    lines.append(total + " `/cancel` stops yours.")
+    return "\n".join(lines)
+
+
+def cancelled_text(count: int) -> str:
+    if not count:
+        return "You have nothing in the making to cancel."
+    return f"Cancelled {count} job{'s' if count != 1 else ''}."

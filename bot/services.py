@@ -219,7 +219,7 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
     if settings.safety_strictness:
         tenant_levels.setdefault("", settings.safety_strictness)
     assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
-                          tenant_strictness=tenant_levels,
+                          jobs=runner, tenant_strictness=tenant_levels,
                           config=AssistantConfig(max_images=settings.max_images,
                                                  max_side=settings.max_image_side))
     return Services(settings, engine, store, runner, tools, assistant, brain, gate,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
+from engines import Steered
 
-from imaging.engine import ImageRequest, StepInfo
+from imaging.engine import ImageRequest
 from imaging.jobs import (
     ImageJob,
     JobCancelled,
@@ -19,36 +19,6 @@ from imaging.jobs import (
     QuotaExceeded,
     Quotas,
 )
-
-
-class Steered:
-    """The real engine, with a test's hand on it: batches wait at a step until released,
-    and every prompt that reached the pipeline is noted."""
-
-    def __init__(self, inner, hold_at: int | None = None) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.default_steps = inner.default_steps
-        self.max_batch_images = 4
-        self.hold_at = hold_at
-        self.at_hold = threading.Event()
-        self.release = threading.Event()
-        self.prompts: list[str] = []
-        self.steps_run: list[int] = []
-
-    def generate(self, reqs, on_step=None):
-        self.prompts.extend(r.prompt for r in reqs)
-
-        def step(info: StepInfo) -> None:
-            self.steps_run.append(info.step)
-            if on_step is not None:
-                on_step(info)  # may raise Interrupted: the batch stops here
-            if self.hold_at is not None and info.step == self.hold_at:
-                # As if the next step were slow: what the test does now lands mid-step.
-                self.at_hold.set()
-                assert self.release.wait(30), "the test never released the engine"
-
-        return self.inner.generate(reqs, step)
 
 
 def _req(prompt: str, size: int = 64, steps: int = 4, **kw) -> ImageRequest:
