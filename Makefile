@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) bench/rewrite.py
 	$(PY) bench/state.py
 	$(PY) bench/discord.py
+	$(PY) bench/queue.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
