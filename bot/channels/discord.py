@@ -7,6 +7,9 @@ asker. Image work is acknowledged with a public deferred response (type 5) and c
 in a background task, which edits the original message with progress and finally with the
 images. A refusal or error that only shows up later (the prompt or image checks, a failed
 generation) is sent as an ephemeral follow-up and the public placeholder is deleted.
+
+This module holds the HTTP side (signature check, dispatch, the inline-or-defer choice and
+the routes); the background part lives in `discord_delivery`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,14 +27,9 @@ import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bot.channels.discord_api import DiscordAPI, DiscordError, InteractionExpired, InteractionToken
-from bot.channels.discord_progress import ProgressEditor
-from bot.channels.discord_render import (
-    DiscordRenderer,
-    ImageSource,
-    progress_text,
-    text_payload,
-)
+from bot.channels.discord_api import DiscordAPI, InteractionToken
+from bot.channels.discord_delivery import SORRY, InteractionCtx, InteractionDelivery
+from bot.channels.discord_render import DiscordRenderer, ImageSource, text_payload
 from bot.channels.discord_verify import SignatureVerifier, parse_public_key
 from bot.channels.discord_wire import (
     DEFAULT_ATTACHMENT_LIMIT,
@@ -52,13 +50,11 @@ from bot.channels.discord_wire import (
 )
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
-from bot.turn import Reply, ReplyKind, Response, Turn
+from bot.turn import ReplyKind, Response, Turn
 
 log = logging.getLogger(__name__)
 
 INTERACTIONS_PATH = "/api/discord/interactions"
-SORRY = "Sorry, something went wrong while making your image. Please try again."
-PRIVATE_NOTE = "🔒 Answered privately."
 
 
 class Responder(Protocol):
@@ -84,14 +80,6 @@ class DiscordConfig:
         return cls(key, settings.discord_api_base, **overrides)
 
 
-@dataclass(frozen=True, slots=True)
-class _Ctx:
-    token: InteractionToken
-    user_id: str
-    attachment_limit: int
-    private: bool  # the deferred/original message is ephemeral
-
-
 def _default_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, connect=10))
 
@@ -112,6 +100,7 @@ class DiscordChannel:
         self._api_factory = api_factory
         self._session: aiohttp.ClientSession | None = None
         self._api: DiscordAPI | None = None
+        self._delivery: InteractionDelivery | None = None
         self._own: set[asyncio.Task[Any]] = set()
 
     @property
@@ -120,12 +109,20 @@ class DiscordChannel:
             raise RuntimeError("DiscordChannel.start() was not called")
         return self._api
 
+    @property
+    def delivery(self) -> InteractionDelivery:
+        if self._delivery is None:
+            raise RuntimeError("DiscordChannel.start() was not called")
+        return self._delivery
+
     async def start(self) -> None:
         if self.verifier is None:
             log.warning("DISCORD_PUBLIC_KEY is not set: %s answers 401 to everything",
                         INTERACTIONS_PATH)
         self._session = self._session_factory()
         self._api = self._api_factory(self._session, self.config.api_base)
+        self._delivery = InteractionDelivery(self._api, self.renderer,
+                                             progress_interval_s=self.config.progress_interval_s)
 
     async def aclose(self) -> None:
         # Our deliveries use the session: stop them before it closes.
@@ -195,9 +192,10 @@ class DiscordChannel:
 
     async def _start(self, ix: Interaction, cmd: CommandText, received: float) -> dict[str, Any]:
         turn = self._turn(ix, cmd)
-        ctx = _Ctx(InteractionToken(str(ix["application_id"]), str(ix["token"]), received),
-                   turn.user_id, int(ix.get("attachment_size_limit") or DEFAULT_ATTACHMENT_LIMIT),
-                   cmd.private)
+        ctx = InteractionCtx(
+            InteractionToken(str(ix["application_id"]), str(ix["token"]), received),
+            turn.user_id, int(ix.get("attachment_size_limit") or DEFAULT_ATTACHMENT_LIMIT),
+            cmd.private)
         # The Assistant usually decides in about a millisecond (image work is its followup).
         # Waiting that long lets a refusal or a "there's no picture yet" be answered inline
         # and ephemeral, so nothing about it ever shows in the channel; anything slower is
@@ -214,7 +212,7 @@ class DiscordChannel:
             if response.followup is None and reply is not None and (
                     cmd.private or reply.kind is not ReplyKind.IMAGES):
                 return _message(reply.text, ephemeral=True)
-        self._spawn(self._run(ctx, responding), turn)
+        self._spawn(self.delivery.run(ctx, responding), turn)
         return {"type": ResponseType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
                 **({"data": {"flags": EPHEMERAL}} if cmd.private else {})}
 
@@ -222,74 +220,6 @@ class DiscordChannel:
         task = self.tasks.spawn(coro, name=f"discord-{turn.conversation_id}")
         self._own.add(task)
         task.add_done_callback(self._own.discard)
-
-    async def _run(self, ctx: _Ctx, responding: Awaitable[Response]) -> None:
-        try:
-            response = await responding
-        except Exception:
-            log.exception("Discord turn failed")
-            return await self._deliver(ctx, Reply(ReplyKind.ERROR, SORRY))
-        if response.followup is None:
-            return await self._deliver(ctx, response.immediate or Reply(ReplyKind.TEXT, "Done."))
-        working = response.immediate.text if response.immediate else "🎨 Working on it…"
-        editor = ProgressEditor(
-            lambda text: self.api.edit_original(ctx.token, text_payload(text), attempts=1),
-            min_interval_s=self.config.progress_interval_s)
-        editor.update(working)
-
-        async def progress(step: int, total: int) -> None:
-            editor.update(progress_text(working, step, total))
-
-        try:
-            reply = await asyncio.wait_for(response.followup(progress),
-                                           timeout=max(0.0, ctx.token.remaining()))
-        except TimeoutError:
-            if ctx.token.remaining() <= 0:
-                log.error("gave up on a Discord interaction: its token expired (15 min) "
-                          "before the image was ready")
-                await editor.close()
-                return None
-            log.exception("Discord image turn timed out")
-            reply = Reply(ReplyKind.ERROR, SORRY)
-        except Exception:
-            log.exception("Discord image turn failed")
-            reply = Reply(ReplyKind.ERROR, SORRY)
-        await editor.close()
-        await self._deliver(ctx, reply)
-
-    async def _deliver(self, ctx: _Ctx, reply: Reply) -> None:
-        try:
-            if reply.kind is ReplyKind.IMAGES and reply.images:
-                try:
-                    msg = await self.renderer.render_images(
-                        reply, user_id=ctx.user_id, attachment_limit=ctx.attachment_limit)
-                    await self.api.edit_original(ctx.token, msg.payload, msg.files)
-                    return
-                except (LookupError, ValueError, DiscordError) as exc:
-                    if isinstance(exc, InteractionExpired):
-                        raise
-                    log.error("could not deliver images to Discord: %s", exc)
-                    reply = Reply(ReplyKind.ERROR, "Sorry, your image was made but could not "
-                                                   "be sent. Please try again.")
-            await self._private(ctx, reply.text or "Done.")
-        except InteractionExpired as exc:
-            log.error("gave up on a Discord interaction: %s", exc)
-        except DiscordError as exc:
-            log.error("could not answer a Discord interaction: %s", exc)
-
-    async def _private(self, ctx: _Ctx, text: str) -> None:
-        if ctx.private:
-            await self.api.edit_original(ctx.token, text_payload(text))
-            return
-        # A follow-up sent while the deferred message still shows "thinking…" would
-        # replace that PUBLIC message (Discord ignores the ephemeral flag then): resolve
-        # the placeholder first, then answer privately, then remove the placeholder.
-        await self.api.edit_original(ctx.token, text_payload(PRIVATE_NOTE))
-        await self.api.create_followup(ctx.token, text_payload(text, ephemeral=True))
-        try:
-            await self.api.delete_original(ctx.token)
-        except DiscordError as exc:
-            log.info("could not delete the placeholder: %s", exc)
 
 
 def _message(text: str, *, ephemeral: bool) -> dict[str, Any]:

@@ -7,6 +7,7 @@ place (progress, then the result card) instead of piling up messages.
 
 Card buttons arrive as `adaptiveCard/action` invokes (Action.Execute) or as message-back
 submits (Action.Submit fallback); both become the same text commands a user could type.
+The proactive, background half (progress, result, retries) lives in `teams_delivery`.
 """
 
 from __future__ import annotations
@@ -14,26 +15,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from typing import Any
 
 import aiohttp
 from botbuilder.core import ActivityHandler, BotAdapter, InvokeResponse, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationReference
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot.assistant import Assistant
 from bot.channels.attachments import AttachmentError, AttachmentLimits, fetch_image
 from bot.channels.teams_cards import VERBS
 from bot.channels.teams_compose import ComposeExtension
+from bot.channels.teams_delivery import ProactiveDelivery
 from bot.channels.teams_render import TeamsRenderer
 from bot.tasks import BackgroundTasks
-from bot.turn import Reply, ReplyKind, Response, Turn
+from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 
 _AT_RE = re.compile(r"<at[^>]*>.*?</at>", re.I | re.S)
-_DELIVERY_ATTEMPTS = 3
-_PROGRESS_EVERY_S = 1.0
 WELCOME = (
     "Hi, I'm easel — I make pictures from your words. Try:\n\n"
     "- `draw a fox in a snowy forest, watercolour`\n"
@@ -97,6 +96,7 @@ class TeamsBot(ActivityHandler):
         self.tasks = tasks
         self.app_id = app_id
         self.compose = compose
+        self.delivery = ProactiveDelivery(adapter, renderer, app_id)
         self.attachment_limits = AttachmentLimits()
         self._http: aiohttp.ClientSession | None = None
 
@@ -152,7 +152,7 @@ class TeamsBot(ActivityHandler):
             if response.immediate is not None and sent:
                 working_id = getattr(sent[-1], "id", None)
             reference = TurnContext.get_conversation_reference(turn_context.activity)
-            self.tasks.spawn(self._deliver(reference, response, working_id),
+            self.tasks.spawn(self.delivery.deliver(reference, response, working_id),
                              name=f"teams-deliver-{turn.conversation_id[:24]}")
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount],
@@ -202,74 +202,6 @@ class TeamsBot(ActivityHandler):
             "statusCode": 200, "type": "application/vnd.microsoft.activity.message",
             "value": "On it…"})
 
-    # ---- delivery ---------------------------------------------------------------------
-    async def _deliver(self, reference: ConversationReference, response: Response,
-                       working_id: str | None) -> None:
-        assert response.followup is not None
-        progress = _ProgressUpdater(self, reference, working_id) if working_id else None
-        try:
-            reply = await response.followup(progress)
-        except Exception:
-            log.exception("image turn failed")
-            reply = Reply(ReplyKind.ERROR, "Sorry, something went wrong while making your "
-                                           "image. Please try again.")
-        if progress is not None:
-            await progress.finish()
-        try:
-            activity = await self.renderer.render(reply)
-        except Exception:
-            log.exception("rendering the reply failed")
-            activity = await self.renderer.render(Reply(
-                ReplyKind.ERROR, "Sorry, your image was made but could not be sent. Please try again."))
-        if working_id and await self._update(reference, working_id, activity):
-            return
-        await self._send(reference, activity)
-
-    async def _update(self, reference: ConversationReference, activity_id: str,
-                      activity: Activity) -> bool:
-        """Replace the "working" message; False when the channel refuses (send instead)."""
-        async def update(ctx: TurnContext) -> None:
-            activity.id = activity_id
-            await ctx.update_activity(activity)
-
-        try:
-            return await self._proactive(reference, update)
-        except Exception as exc:
-            log.info("could not update the working message (%s); sending a new one", exc)
-            activity.id = None
-            return False
-
-    async def _send(self, reference: ConversationReference, activity: Activity) -> None:
-        async def send(ctx: TurnContext) -> None:
-            await ctx.send_activity(activity)
-
-        for attempt in range(1, _DELIVERY_ATTEMPTS + 1):
-            try:
-                await self._proactive(reference, send)
-                return
-            except Exception as exc:
-                if attempt == _DELIVERY_ATTEMPTS:
-                    log.error("giving up delivering to %s: %s", reference.conversation.id, exc)
-                    return
-                log.warning("delivery to %s failed (%s), retrying", reference.conversation.id, exc)
-                await asyncio.sleep(0.5 * 2 ** attempt)
-
-    async def _proactive(self, reference: ConversationReference, logic: Any) -> bool:
-        errors: list[Exception] = []
-
-        async def run(ctx: TurnContext) -> None:
-            # Catch here: the adapter's on_turn_error would otherwise swallow the failure
-            # (and post a generic apology) instead of letting us retry or fall back.
-            try:
-                await logic(ctx)
-            except Exception as exc:
-                errors.append(exc)
-
-        await self.adapter.continue_conversation(reference, run, self.app_id)
-        if errors:
-            raise errors[0]
-        return True
-
     # ---- attachments ------------------------------------------------------------------
     async def _attachments(self, turn_context: TurnContext) -> tuple[bytes, ...]:
         activity = turn_context.activity
@@ -300,36 +232,6 @@ class TeamsBot(ActivityHandler):
         except Exception as exc:
             log.warning("could not get a token to download an attachment: %s", exc)
             return None
-
-
-class _ProgressUpdater:
-    """Edits the "working" message with the step count, at most once a second."""
-
-    def __init__(self, bot: TeamsBot, reference: ConversationReference, activity_id: str) -> None:
-        self.bot = bot
-        self.reference = reference
-        self.activity_id = activity_id
-        self._last = 0.0
-        self._pending: asyncio.Task[bool] | None = None
-        self._done = False
-
-    async def __call__(self, step: int, total: int) -> None:
-        now = time.monotonic()
-        if self._done or now - self._last < _PROGRESS_EVERY_S or step >= total:
-            return
-        if self._pending is not None and not self._pending.done():
-            return  # the previous edit is still on its way
-        self._last = now
-        bar = "▰" * step + "▱" * (total - step)
-        activity = Activity(type=ActivityTypes.message, text=f"🎨 Working… {bar} {step}/{total}")
-        self._pending = asyncio.ensure_future(
-            self.bot._update(self.reference, self.activity_id, activity))
-
-    async def finish(self) -> None:
-        """No progress edit may land after the result."""
-        self._done = True
-        if self._pending is not None:
-            await asyncio.gather(self._pending, return_exceptions=True)
 
 
 def _card_error(message: str) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""Finishing a deferred Discord interaction in the background.
+
+Holds what happens after the 3-second acknowledgement: waiting for the Assistant, running
+its follow-up (image work) while editing the original message with progress, then editing
+in the images, or telling a late refusal or error privately and removing the public
+placeholder. `DiscordChannel` owns the HTTP side and hands each deferred turn here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from bot.channels.discord_api import DiscordAPI, DiscordError, InteractionExpired, InteractionToken
+from bot.channels.discord_progress import ProgressEditor
+from bot.channels.discord_render import DiscordRenderer, progress_text, text_payload
+from bot.turn import Reply, ReplyKind, Response
+
+log = logging.getLogger(__name__)
+
+SORRY = "Sorry, something went wrong while making your image. Please try again."
+PRIVATE_NOTE = "🔒 Answered privately."
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionCtx:
+    token: InteractionToken
+    user_id: str
+    attachment_limit: int
+    private: bool  # the deferred/original message is ephemeral
+
+
+class InteractionDelivery:
+    """Answers deferred interactions through the interaction webhook."""
+
+    def __init__(self, api: DiscordAPI, renderer: DiscordRenderer, *,
+                 progress_interval_s: float) -> None:
+        self.api = api
+        self.renderer = renderer
+        self.progress_interval_s = progress_interval_s
+
+    async def run(self, ctx: InteractionCtx, responding: Awaitable[Response]) -> None:
+        try:
+            response = await responding
+        except Exception:
+            log.exception("Discord turn failed")
+            return await self.deliver(ctx, Reply(ReplyKind.ERROR, SORRY))
+        if response.followup is None:
+            return await self.deliver(ctx, response.immediate or Reply(ReplyKind.TEXT, "Done."))
+        working = response.immediate.text if response.immediate else "🎨 Working on it…"
+        editor = ProgressEditor(
+            lambda text: self.api.edit_original(ctx.token, text_payload(text), attempts=1),
+            min_interval_s=self.progress_interval_s)
+        editor.update(working)
+
+        async def progress(step: int, total: int) -> None:
+            editor.update(progress_text(working, step, total))
+
+        try:
+            reply = await asyncio.wait_for(response.followup(progress),
+                                           timeout=max(0.0, ctx.token.remaining()))
+        except TimeoutError:
+            if ctx.token.remaining() <= 0:
+                log.error("gave up on a Discord interaction: its token expired (15 min) "
+                          "before the image was ready")
+                await editor.close()
+                return None
+            log.exception("Discord image turn timed out")
+            reply = Reply(ReplyKind.ERROR, SORRY)
+        except Exception:
+            log.exception("Discord image turn failed")
+            reply = Reply(ReplyKind.ERROR, SORRY)
+        await editor.close()
+        await self.deliver(ctx, reply)
+
+    async def deliver(self, ctx: InteractionCtx, reply: Reply) -> None:
+        try:
+            if reply.kind is ReplyKind.IMAGES and reply.images:
+                try:
+                    msg = await self.renderer.render_images(
+                        reply, user_id=ctx.user_id, attachment_limit=ctx.attachment_limit)
+                    await self.api.edit_original(ctx.token, msg.payload, msg.files)
+                    return
+                except (LookupError, ValueError, DiscordError) as exc:
+                    if isinstance(exc, InteractionExpired):
+                        raise
+                    log.error("could not deliver images to Discord: %s", exc)
+                    reply = Reply(ReplyKind.ERROR, "Sorry, your image was made but could not "
+                                                   "be sent. Please try again.")
+            await self._private(ctx, reply.text or "Done.")
+        except InteractionExpired as exc:
+            log.error("gave up on a Discord interaction: %s", exc)
+        except DiscordError as exc:
+            log.error("could not answer a Discord interaction: %s", exc)
+
+    async def _private(self, ctx: InteractionCtx, text: str) -> None:
+        if ctx.private:
+            await self.api.edit_original(ctx.token, text_payload(text))
+            return
+        # A follow-up sent while the deferred message still shows "thinking…" would
+        # replace that PUBLIC message (Discord ignores the ephemeral flag then): resolve
+        # the placeholder first, then answer privately, then remove the placeholder.
+        await self.api.edit_original(ctx.token, text_payload(PRIVATE_NOTE))
+        await self.api.create_followup(ctx.token, text_payload(text, ephemeral=True))
+        try:
+            await self.api.delete_original(ctx.token)
+        except DiscordError as exc:
+            log.info("could not delete the placeholder: %s", exc)
