@@ -29,6 +29,11 @@ class BackgroundTasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def snapshot(self) -> frozenset[asyncio.Task[Any]]:
+        """The tasks running now (tests wait for a turn's work while the app's forever
+        tasks, such as the image purge, keep running)."""
+        return frozenset(self._tasks)
+
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until every task spawned so far has finished (tests, graceful stop)."""
         if self._tasks:

@@ -177,6 +177,7 @@ def activity_factory(connector: FakeConnector):
 class RunningApp:
     server: TestServer
     app: web.Application
+    startup_tasks: frozenset = frozenset()  # the app's forever tasks (image purge, ...)
 
     @property
     def url(self) -> str:
@@ -187,6 +188,13 @@ class RunningApp:
         from bot.app import SERVICES
 
         return self.app[SERVICES]
+
+    async def settled(self) -> None:
+        """Wait until the background work the turns so far started (deliveries, compose
+        jobs, and whatever they spawned) has finished: after it, no more messages come."""
+        from helpers import drain
+
+        await drain(self.services.tasks, keep=self.startup_tasks)
 
 
 @pytest.fixture
@@ -204,6 +212,8 @@ async def app_factory(demo_engine, safety_gate) -> AsyncIterator:
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
         running = RunningApp(server, app)
+        # What runs before any turn is the app's own (the image purge): it never finishes.
+        running.startup_tasks = running.services.tasks.snapshot()
         started.append(running)
         return running
 

@@ -1,10 +1,14 @@
-"""Reading what easel sends to Teams (Adaptive Card results) in tests."""
+"""Shared test helpers: reading what easel sends to Teams (Adaptive Card results), talking
+to a running app, waiting for its background work, and a fake OpenAI-compatible LLM."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from PIL import Image
@@ -61,3 +65,70 @@ def decode(url: str) -> Image.Image:
 def is_result(activity: dict[str, Any]) -> bool:
     return any(a.get("contentType") == CARD for a in activity.get("attachments") or []) and \
         bool(card_images(activity))
+
+
+# ---- talking to a running app over the Bot Framework wire ------------------------------------
+async def post_activity(url: str, body: Any, headers: dict[str, str] | None = None
+                        ) -> tuple[int, Any]:
+    """POST one activity (a dict, or raw bytes/str sent as JSON) to /api/messages; returns
+    the status and the JSON answer (None when the answer is not JSON)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        if isinstance(body, (bytes, str)):
+            req = s.post(url + "/api/messages", data=body,
+                         headers={"Content-Type": "application/json", **(headers or {})})
+        else:
+            req = s.post(url + "/api/messages", json=body, headers=headers or {})
+        async with req as resp:
+            answer = await resp.json() if resp.content_type == "application/json" else None
+            return resp.status, answer
+
+
+async def say(url: str, activity: dict[str, Any]) -> None:
+    """Send a user's message; the bot must accept it (200/201)."""
+    status, answer = await post_activity(url, activity)
+    assert status in (200, 201), (status, answer)
+
+
+def images(connector) -> list[dict[str, Any]]:
+    """The result cards (with images) the bot sent so far, in order."""
+    return [a for a in connector.received if is_result(a)]
+
+
+async def next_image(connector, seen: int, timeout: float = 90.0) -> dict[str, Any]:
+    """The result card after the first `seen` ones, once it arrives."""
+    await connector.wait_for(lambda a: len(images(connector)) > seen, timeout=timeout)
+    return images(connector)[seen]
+
+
+# ---- background work ---------------------------------------------------------------------------
+async def drain(tasks, keep: frozenset = frozenset(), timeout: float = 90.0) -> None:
+    """Wait until every task in the app's `BackgroundTasks` has finished, except those in
+    `keep` (the app's own forever tasks, e.g. the image purge), including tasks spawned by
+    the ones being waited for. After this, nothing a turn started can still send anything.
+
+    `BackgroundTasks.wait_idle` would also wait for the forever tasks, which never end
+    while the app runs; hence `keep`."""
+
+    async def loop() -> None:
+        while busy := [t for t in tasks.snapshot() if t not in keep]:
+            await asyncio.wait(busy)
+
+    await asyncio.wait_for(loop(), timeout)
+
+
+# ---- a fake OpenAI-compatible LLM behind the rewriter ------------------------------------------
+@asynccontextmanager
+async def fake_llm(message: dict[str, Any] | None = None, **server: Any) -> AsyncIterator[Any]:
+    """An OpenAI-compatible chat server on loopback answering `message`, and the brain easel
+    builds for it (OpenAI backend, rules as the fallback). Yields (server, brain)."""
+    from bot.llm.fallback import FallbackBrain
+    from bot.llm.openai_compat import OpenAIBrain
+    from bot.llm.rules import RulesBrain
+    from bot.llm.testing import FakeChatServer
+
+    fake = FakeChatServer(**({"message": message} if message is not None else {}), **server)
+    async with fake.running() as base_url:
+        yield fake, FallbackBrain(OpenAIBrain(base_url, None, "tiny", timeout_s=2, retries=0),
+                                  RulesBrain())

@@ -30,8 +30,10 @@ def test_parse_errors_and_unknown():
 
 def test_sizes():
     assert parse_size("768x512") == (768, 512)
-    for bad in ("768", "10x10", "777x512", "8192x512"):
-        with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size must look like 512x512, not '768'"):
+        parse_size("768")
+    for bad in ("10x10", "777x512", "8192x512"):  # too small, not a multiple of 8, too big
+        with pytest.raises(ValueError, match="each side must be a multiple of 8 between 64 and 4096"):
             parse_size(bad)
 
 

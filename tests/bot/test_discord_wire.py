@@ -231,25 +231,105 @@ async def test_rate_limits_beyond_reach_are_not_waited_out(rate_limited: str):
 
 
 # ---- progress ---------------------------------------------------------------------------------
-async def test_progress_edits_are_throttled_and_stop_at_close():
+class ManualTime:
+    """Time that passes only when the test says so: `clock` for the editor, and a `sleep`
+    that parks its caller until `advance` moves the clock past the deadline."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.asked: list[float] = []  # every sleep the editor asked for, in order
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._parked = asyncio.Event()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        entry = (self.now + seconds, asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        self._parked.set()
+        try:
+            await entry[1]
+        finally:
+            self._sleepers.remove(entry)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for deadline, fut in self._sleepers:
+            if deadline <= self.now and not fut.done():
+                fut.set_result(None)
+
+    def poke(self) -> None:
+        """Something else happened (an edit was sent): `until_parked` looks again."""
+        self._parked.set()
+
+    async def until_parked(self, unless=lambda: False) -> None:
+        """Return once someone is waiting for time to pass (and so is sending nothing), or
+        once `unless()` holds (what a broken editor does instead: the test then fails on
+        its assertions rather than hanging here)."""
+        while not unless() and not any(not fut.done() for _, fut in self._sleepers):
+            self._parked.clear()
+            await self._parked.wait()
+
+
+class _AsyncioWith:
+    """The asyncio module as the progress editor sees it, with `sleep` replaced."""
+
+    def __init__(self, sleep) -> None:
+        self.sleep = sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+
+async def test_progress_edits_are_throttled_and_stop_at_close(monkeypatch):
+    from bot.channels import discord_progress
+
+    t = ManualTime()
+    monkeypatch.setattr(discord_progress, "asyncio", _AsyncioWith(t.sleep))
     sent: list[tuple[float, str]] = []
+    arrived: asyncio.Queue[str] = asyncio.Queue()
 
     async def send(text: str) -> None:
-        await asyncio.sleep(0.01)
-        sent.append((time.monotonic(), text))
+        sent.append((t.now, text))
+        await arrived.put(text)
+        t.poke()
 
-    editor = ProgressEditor(send, min_interval_s=0.2)
+    async def next_edit() -> str:
+        return await asyncio.wait_for(arrived.get(), 30)  # a guard against hanging only
+
+    # Binary fractions keep the clock arithmetic exact.
+    editor = ProgressEditor(send, min_interval_s=0.25, clock=t.clock)
     editor.update("working")
-    await asyncio.sleep(0.02)
-    for step in range(1, 9):
+    assert await next_edit() == "working"  # the first edit goes out at once
+    t.advance(0.125)
+    for step in range(1, 9):  # a burst of engine steps inside one interval
         editor.update(f"step {step}")
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
-    assert sent[0][1] == "working" and sent[-1][1] == "step 8"
-    assert len(sent) <= 4  # 8 updates in ~0.4 s, at most one edit per 0.2 s
-    assert all(b[0] - a[0] >= 0.19 for a, b in zip(sent, sent[1:], strict=False))
-    editor.update("step 9")  # pending (throttled), then dropped by close
-    await editor.close()
-    editor.update("step 10")
-    await asyncio.sleep(0.25)
-    assert sent[-1][1] == "step 8"
+    # The editor waits out the rest of the interval, sending nothing meanwhile.
+    await t.until_parked(unless=lambda: len(sent) > 1)
+    assert t.asked == [0.125] and sent == [(0.0, "working")]
+    t.advance(0.125)
+    assert await next_edit() == "step 8"  # the burst became one edit: the newest text
+    assert sent == [(0.0, "working"), (0.25, "step 8")]  # one interval apart, by the clock
+
+    editor.update("step 9")  # pending (throttled)…
+    await t.until_parked(unless=lambda: len(sent) > 2)
+    assert len(sent) == 2 and t.asked[-1] == 0.25
+
+    def pumps() -> list[asyncio.Task]:
+        return [task for task in asyncio.all_tasks() if task.get_name() == "discord-progress"
+                and not task.done()]
+
+    assert len(pumps()) == 1  # the editor's task, waiting to send "step 9"
+    # …then dropped by close, which must not wait for the clock (the clock is stopped, so
+    # a close that waits never finishes; the timeout only keeps that failure from hanging).
+    closing = asyncio.create_task(editor.close())
+    await asyncio.wait({closing}, timeout=30)
+    assert closing.done(), "close() waits for a throttled edit"
+    await closing
+    editor.update("step 10")  # ignored once closed
+    t.advance(10.0)
+    assert pumps() == []  # no editor task is left to send anything
+    assert arrived.empty() and [text for _, text in sent] == ["working", "step 8"]
+    assert editor.sent == 2

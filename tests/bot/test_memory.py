@@ -7,29 +7,13 @@ import io
 import struct
 import zlib
 
-import aiohttp
 import numpy as np
 import pytest
-from helpers import card_images, card_prompt, card_seeds, is_result
+from helpers import card_images, card_prompt, card_seeds, images, next_image, say
 from PIL import Image
 
 from bot.state import ConversationRecord, Generation, StorageConversationStore
 from bot.storage import CREATE_ONLY, EtagConflict, RedisStorage
-
-
-async def _say(url: str, activity: dict) -> None:
-    async with aiohttp.ClientSession() as s:
-        async with s.post(url + "/api/messages", json=activity) as resp:
-            assert resp.status in (200, 201), await resp.text()
-
-
-def _images(connector) -> list[dict]:
-    return [a for a in connector.received if is_result(a)]
-
-
-async def _next_image(connector, seen: int) -> dict:
-    await connector.wait_for(lambda a: len(_images(connector)) > seen, timeout=90)
-    return _images(connector)[seen]
 
 
 async def _next_text(connector, seen: int) -> str:
@@ -78,11 +62,11 @@ async def test_concurrent_turns_in_one_conversation_lose_nothing(
         app_factory, settings_factory, connector, activity_factory, redis_client):
     running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)
     await asyncio.gather(
-        _say(running.url, activity_factory("/settings n=2")),
-        _say(running.url, activity_factory("/settings size=320x192")),
-        _say(running.url, activity_factory("/settings steps=3")),
+        say(running.url, activity_factory("/settings n=2")),
+        say(running.url, activity_factory("/settings size=320x192")),
+        say(running.url, activity_factory("/settings steps=3")),
     )
-    await _say(running.url, activity_factory("/settings"))
+    await say(running.url, activity_factory("/settings"))
     shown = connector.messages()[-1]["text"]
     assert "n=2" in shown and "size=320x192" in shown and "steps=3" in shown
 
@@ -92,16 +76,16 @@ async def test_history_and_settings_survive_a_restart(
         app_factory, settings_factory, connector, activity_factory, redis_client):
     settings = settings_factory(redis_url="redis://unused")
     first = await app_factory(settings, redis=redis_client)
-    await _say(first.url, activity_factory("/settings raw=on"))
-    await _say(first.url, activity_factory("/imagine a lighthouse on a cliff"))
-    await _next_image(connector, 0)
+    await say(first.url, activity_factory("/settings raw=on"))
+    await say(first.url, activity_factory("/imagine a lighthouse on a cliff"))
+    await next_image(connector, 0)
     await first.server.close()
 
     second = await app_factory(settings, redis=redis_client)  # a new process, same Redis
     n = len(connector.messages())
-    await _say(second.url, activity_factory("/history"))
+    await say(second.url, activity_factory("/history"))
     assert "a lighthouse on a cliff" in await _next_text(connector, n)
-    await _say(second.url, activity_factory("/settings"))
+    await say(second.url, activity_factory("/settings"))
     assert "raw=on" in await _next_text(connector, n + 1)
 
 
@@ -109,10 +93,10 @@ async def test_follow_up_edits_the_picked_image_with_its_seed(
         app_factory, settings_factory, connector, activity_factory, redis_client):
     running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)
     svc = running.services
-    await _say(running.url, activity_factory("/imagine --n 2 --seed 11 a red barn in a field"))
-    first = await _next_image(connector, 0)
-    await _say(running.url, activity_factory("the second one, make it darker"))
-    edited = await _next_image(connector, 1)
+    await say(running.url, activity_factory("/imagine --n 2 --seed 11 a red barn in a field"))
+    first = await next_image(connector, 0)
+    await say(running.url, activity_factory("the second one, make it darker"))
+    edited = await next_image(connector, 1)
     assert "barn" in _prompt(edited).lower() and "dark" in _prompt(edited).lower()
 
     rec = await svc.conversations.load("conv/teams/tenant-1/conv-1")
@@ -140,11 +124,11 @@ async def test_make_it_red_recolours_the_blue_car_and_keeps_its_place(
 
     running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)
     svc = running.services
-    await _say(running.url, activity_factory(
+    await say(running.url, activity_factory(
         "/imagine --raw --seed 4 a large blue car in the centre on a green background"))
-    await _next_image(connector, 0)
-    await _say(running.url, activity_factory("make it red"))
-    edited = await _next_image(connector, 1)
+    await next_image(connector, 0)
+    await say(running.url, activity_factory("make it red"))
+    edited = await next_image(connector, 1)
     prompt = _prompt(edited)
     assert "red car" in prompt and "blue" not in prompt  # one colour, not "blue car, red"
 
@@ -163,15 +147,15 @@ async def test_vary_edit_undo_history_settings_forget(
     running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)
     svc = running.services
     key = "conv/teams/tenant-1/conv-1"
-    await _say(running.url, activity_factory("/imagine --n 2 a small sailboat"))
-    await _next_image(connector, 0)
-    await _say(running.url, activity_factory("/vary"))
-    vary = await _next_image(connector, 1)
+    await say(running.url, activity_factory("/imagine --n 2 a small sailboat"))
+    await next_image(connector, 0)
+    await say(running.url, activity_factory("/vary"))
+    vary = await next_image(connector, 1)
     assert len(card_images(vary)) == 2
-    await _say(running.url, activity_factory("/vary 2"))
-    await _next_image(connector, 2)
-    await _say(running.url, activity_factory("/edit 1 add a red flag"))
-    edited = await _next_image(connector, 3)
+    await say(running.url, activity_factory("/vary 2"))
+    await next_image(connector, 2)
+    await say(running.url, activity_factory("/edit 1 add a red flag"))
+    edited = await next_image(connector, 3)
     assert "flag" in _prompt(edited).lower() and "sailboat" in _prompt(edited).lower()
     rec = await svc.conversations.load(key)
     kinds = [g.kind for g in rec.generations]
@@ -179,47 +163,47 @@ async def test_vary_edit_undo_history_settings_forget(
     assert rec.generations[2].strength == 0.6 and rec.generations[3].parent_id == rec.generations[2].id
 
     n = len(connector.messages())
-    await _say(running.url, activity_factory("/edit 7 add a hat"))
+    await say(running.url, activity_factory("/edit 7 add a hat"))
     assert "only 1 image" in await _next_text(connector, n)  # the edit made one
 
-    await _say(running.url, activity_factory("/undo"))  # back to the /vary 2 result
-    undone = await _next_image(connector, 4)
+    await say(running.url, activity_factory("/undo"))  # back to the /vary 2 result
+    undone = await next_image(connector, 4)
     rec = await svc.conversations.load(key)
     assert rec.current_id == rec.generations[2].id
     assert card_images(undone) and "Back to the previous picture" in str(undone["attachments"])
 
     n = len(connector.messages())
-    await _say(running.url, activity_factory("/history"))
+    await say(running.url, activity_factory("/history"))
     hist = await _next_text(connector, n)
     assert "a small sailboat" in hist and "current" in hist
 
-    await _say(running.url, activity_factory("/settings n=9"))
+    await say(running.url, activity_factory("/settings n=9"))
     assert "n must be" in await _next_text(connector, n + 1)
 
     image_ids = [i for g in rec.generations for i in g.image_ids]
     assert all(svc.store.read_sync(i) for i in image_ids)
-    await _say(running.url, activity_factory("/forget"))
+    await say(running.url, activity_factory("/forget"))
     assert "deleted" in (await _next_text(connector, n + 2)).lower()
     assert not any(svc.store.read_sync(i) for i in image_ids)  # gone from disk
     leftover = [k async for k in redis_client.scan_iter(match="*")]
     assert not [k for k in leftover if b"conv-1" in k or b"user-1" in k], leftover
-    await _say(running.url, activity_factory("/history"))
+    await say(running.url, activity_factory("/history"))
     assert "No pictures yet" in await _next_text(connector, n + 3)
 
 
 async def test_new_conversation_is_empty_and_cannot_reach_others(
         app_factory, settings_factory, connector, activity_factory, redis_client):
     running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)
-    await _say(running.url, activity_factory("/imagine a teapot", conversation="conv-A"))
-    await _next_image(connector, 0)
+    await say(running.url, activity_factory("/imagine a teapot", conversation="conv-A"))
+    await next_image(connector, 0)
     rec = await running.services.conversations.load("conv/teams/tenant-1/conv-A")
     n = len(connector.messages())
     # A button in another conversation naming conv-A's generation finds nothing.
     act = activity_factory("", conversation="conv-B",
                            value={"easel": "vary", "generation_id": rec.current_id})
-    await _say(running.url, act)
+    await say(running.url, act)
     assert "not in this conversation" in await _next_text(connector, n)
-    await _say(running.url, activity_factory("make it darker", conversation="conv-B"))
+    await say(running.url, activity_factory("make it darker", conversation="conv-B"))
     assert "picture" in (await _next_text(connector, n + 1)).lower()
 
 
@@ -250,24 +234,25 @@ async def test_attached_image_is_edited_and_bad_attachments_refused(
         return activity_factory(text, attachments=[{"contentType": ctype, "contentUrl": url,
                                                     "name": "photo.png"}])
 
-    await _say(running.url, with_attachment("make it darker",
+    await say(running.url, with_attachment("make it darker",
                                              f"{connector.url}/v3/attachments/att1/views/original"))
-    msg = await _next_image(connector, 0)
+    msg = await next_image(connector, 0)
     rec = await running.services.conversations.load("conv/teams/tenant-1/conv-1")
     assert [g.kind for g in rec.generations] == ["upload", "edit"]
     assert (rec.generations[1].width, rec.generations[1].height) == (200, 136)
     assert card_images(msg)
 
     n = len(connector.messages())
-    await _say(running.url, with_attachment("add a hat", "https://evil.example.com/x.png"))
+    await say(running.url, with_attachment("add a hat", "https://evil.example.com/x.png"))
     assert "pasted or uploaded into this chat" in await _next_text(connector, n)
-    await _say(running.url, with_attachment(
+    await say(running.url, with_attachment(
         "add a hat", f"{connector.url}/v3/attachments/bomb/views/original"))
     assert "too large" in await _next_text(connector, n + 1)
-    await _say(running.url, with_attachment(
+    await say(running.url, with_attachment(
         "add a hat", f"{connector.url}/v3/attachments/big/views/original"))
     assert "too big" in await _next_text(connector, n + 2)
-    assert len(_images(connector)) == 1
+    await running.settled()  # no refused edit is still on its way to the engine
+    assert len(images(connector)) == 1
 
 
 # ---- Redis outage ----------------------------------------------------------------------------
@@ -299,19 +284,19 @@ async def test_redis_outage_gives_a_clear_reply_then_recovers(
     proc = start()
     try:
         running = await app_factory(settings_factory(redis_url=f"redis://127.0.0.1:{port}/0"))
-        await _say(running.url, activity_factory("/settings n=2"))
+        await say(running.url, activity_factory("/settings n=2"))
         assert "n=2" in await _next_text(connector, 0)
 
         proc.terminate()
         proc.wait()
-        await _say(running.url, activity_factory("/imagine a lamp"))
+        await say(running.url, activity_factory("/imagine a lamp"))
         assert "temporarily unavailable" in await _next_text(connector, 1)
-        await _say(running.url, activity_factory("/settings"))
+        await say(running.url, activity_factory("/settings"))
         assert "temporarily unavailable" in await _next_text(connector, 2)
 
         proc = start()  # Redis is back (empty: it keeps nothing on disk here)
-        await _say(running.url, activity_factory("/imagine a lamp"))
-        msg = await _next_image(connector, 0)
+        await say(running.url, activity_factory("/imagine a lamp"))
+        msg = await next_image(connector, 0)
         assert "lamp" in _prompt(msg)
     finally:
         proc.terminate()

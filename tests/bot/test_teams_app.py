@@ -3,14 +3,13 @@ welcome messages and invoke handling — end to end with real activity JSON."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import zipfile
 from pathlib import Path
 
-import aiohttp
 import pytest
-from helpers import card, card_actions, card_images, card_prompt, decode, is_result, walk
+from helpers import card, card_actions, card_images, card_prompt, decode, next_image, walk
+from helpers import post_activity as _post
 from PIL import Image
 
 from bot.cli import main as easel_main
@@ -82,22 +81,6 @@ def test_icons():
 
 
 # ---- cards and their actions -----------------------------------------------------------------
-async def _post(url: str, activity: dict) -> tuple[int, dict | None]:
-    async with aiohttp.ClientSession() as s:
-        async with s.post(url + "/api/messages", json=activity) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else None
-            return resp.status, body
-
-
-def _results(connector) -> list[dict]:
-    return [a for a in connector.received if is_result(a)]
-
-
-async def _result(connector, seen: int) -> dict:
-    await connector.wait_for(lambda a: len(_results(connector)) > seen, timeout=90)
-    return _results(connector)[seen]
-
-
 def _invoke(activity_factory, name: str, value: dict, **extra) -> dict:
     act = activity_factory("", name=name, value=value, **extra)
     act["type"] = "invoke"
@@ -116,7 +99,7 @@ async def test_result_card_and_its_buttons(app_factory, settings_factory, connec
                                            activity_factory):
     running = await app_factory(settings_factory())
     await _post(running.url, activity_factory("/imagine --n 2 a paper boat on a pond"))
-    first = await _result(connector, 0)
+    first = await next_image(connector, 0)
     c = card(first)
     _check_card_types(c)
     assert len(card_images(first)) == 2 and "paper boat" in card_prompt(first)
@@ -137,7 +120,7 @@ async def test_result_card_and_its_buttons(app_factory, settings_factory, connec
         "action": {"type": "Action.Execute", "verb": "vary", "data": vary["data"]},
         "trigger": "manual"}))
     assert status == 200 and body["statusCode"] == 200
-    second = await _result(connector, 1)
+    second = await next_image(connector, 1)
     assert len(card_images(second)) == 2 and card_prompt(second) == card_prompt(first)
 
     # "Use this one" on image 2 of the first result, then Edit with an instruction.
@@ -151,13 +134,13 @@ async def test_result_card_and_its_buttons(app_factory, settings_factory, connec
                    "data": {"easel": "edit", "generation_id": gen_id,
                             "instruction": "add a red flag"}}}))
     assert status == 200
-    edited = await _result(connector, 2)
+    edited = await next_image(connector, 2)
     assert "flag" in card_prompt(edited) and "boat" in card_prompt(edited)
 
     # Undo, pressed on a client without Universal Actions (message-back submit).
     await _post(running.url, activity_factory("", value={"easel": "undo",
                                                          "generation_id": gen_id}))
-    undone = await _result(connector, 3)
+    undone = await next_image(connector, 3)
     assert card_prompt(undone) == card_prompt(first)
 
     # An Edit press with an empty instruction is a polite error, not a 500.
@@ -230,7 +213,7 @@ async def test_welcome_unknown_invokes_and_mentions(app_factory, settings_factor
     other = activity_factory("", membersAdded=[{"id": "29:someone", "name": "Ada"}])
     other["type"] = "conversationUpdate"
     await _post(running.url, other)
-    await asyncio.sleep(0.2)
+    await running.settled()  # the turn is answered and nothing it started is still running
     assert len(connector.received) == n  # only the bot's own arrival is greeted
 
     status, body = await _post(running.url, _invoke(activity_factory, "task/unknownThing", {}))

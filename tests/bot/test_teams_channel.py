@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
 
 import aiohttp
 from helpers import card_images, card_prompt, card_seeds, decode, is_result
+from helpers import post_activity as _post
 from PIL import Image
-
-
-async def _post(url: str, body, headers: dict | None = None) -> tuple[int, float]:
-    async with aiohttp.ClientSession() as s:
-        if isinstance(body, (bytes, str)):
-            resp = await s.post(url + "/api/messages", data=body,
-                                headers={"Content-Type": "application/json", **(headers or {})})
-        else:
-            resp = await s.post(url + "/api/messages", json=body, headers=headers or {})
-        await resp.read()
-        return resp.status, time.monotonic()
 
 
 async def test_imagine_is_acknowledged_before_the_image_arrives(
         app_factory, settings_factory, connector, activity_factory):
     running = await app_factory(settings_factory())
-    status, answered_at = await _post(
+    status, _ = await _post(
         running.url, activity_factory("/imagine --size 384x256 a red apple"))
     assert status in (200, 201)
     # The acknowledgement (typing + "working") reached the connector within the request…
@@ -65,6 +53,7 @@ async def test_image_link_uses_public_url_and_is_served(
 async def test_help_and_unknown_messages_get_helpful_text(
         app_factory, settings_factory, connector, activity_factory):
     running = await app_factory(settings_factory())
+    before = running.services.runner.batches_run
     await _post(running.url, activity_factory("/help"))
     await _post(running.url, activity_factory("how are you today?"))
     await _post(running.url, activity_factory("/frobnicate now"))
@@ -72,8 +61,10 @@ async def test_help_and_unknown_messages_get_helpful_text(
     assert "/imagine" in texts[0] and "/help" in texts[0]
     assert "/help" in texts[1] or "draw" in texts[1].lower()
     assert "/frobnicate" in texts[2] and "/imagine" in texts[2]
-    await asyncio.sleep(0.2)
+    await running.settled()  # every delivery these turns started has finished…
+    assert len(connector.messages()) == 3  # …and each message got exactly one answer
     assert not any(a.get("attachments") for a in connector.received)  # no image was made
+    assert running.services.runner.batches_run == before
 
 
 async def test_mention_in_channel_is_stripped(

@@ -137,6 +137,41 @@ def test_text_embeddings_do_not_depend_on_padding():
     assert full[0, n:].abs().max() == 0  # padded positions are zeros, not noise
 
 
-def test_weights_folder_is_inside_the_package():
-    # Shipped as package data: setuptools must include *.safetensors (pyproject).
-    assert Path(default_model_dir()).is_relative_to(Path(__file__).resolve().parents[2] / "imaging")
+def test_the_built_wheel_ships_the_demo_model(tmp_path):
+    """What `pip install easelbot` gets: build the wheel from this checkout (setuptools, as
+    pyproject says; no isolated build env, so nothing is downloaded) and look inside it. A
+    pattern missing from [tool.setuptools.package-data] makes the installed easel lose its
+    default model while every test run from the checkout still passes."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[2]
+    weights = Path(default_model_dir())
+    assert weights.is_relative_to(root / "imaging")  # shipped as package data, not fetched
+    # Build from a copy: an in-tree build would write build/ and *.egg-info into the repo.
+    src = tmp_path / "src"
+    shutil.copytree(root, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".easel-data", "_train"))
+    out = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--disable-pip-version-check", "-q", "-w", str(out), str(src)],
+                   check=True, capture_output=True, text=True)
+    [wheel] = out.glob("easelbot-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = {n: zf.read(n) for n in zf.namelist()
+                   if n.startswith("imaging/demo/weights/")}
+    prefix = weights.relative_to(root).as_posix()
+    wanted = {f"{prefix}/{f.relative_to(weights).as_posix()}": f.read_bytes()
+              for f in weights.rglob("*") if f.is_file()
+              and not {"_train", "__pycache__"} & set(f.relative_to(weights).parts)}
+    # What the loader reads: the pipeline index, the demo marker, the model card, every
+    # component's config and its safetensors weights.
+    for name in ("model_index.json", "easel_demo_model.json", "MODEL_CARD.md",
+                 "scheduler/scheduler_config.json", "unet/config.json", "vae/config.json",
+                 "unet/diffusion_pytorch_model.safetensors",
+                 "vae/diffusion_pytorch_model.safetensors"):
+        assert f"{prefix}/{name}" in shipped, f"the wheel lacks {name}"
+    assert sorted(shipped) == sorted(wanted)  # every file of the model folder, no more
+    assert all(shipped[n] == wanted[n] for n in wanted)  # byte for byte (no LFS pointers)

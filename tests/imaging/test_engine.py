@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engines import Steered
 
 from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import EngineLoadError, ImageRequest
@@ -108,41 +109,25 @@ async def test_engine_never_runs_on_the_event_loop_thread(demo_model_dir: Path):
 
 
 async def test_runner_batches_compatible_jobs_and_is_fair(demo_engine):
-    runner = LocalJobRunner(demo_engine, max_batch_images=4)
+    engine = Steered(demo_engine, hold_at=1)  # busy with a first job while the rest queue
+    runner = LocalJobRunner(engine, max_batch_images=4)
     order: list[str] = []
-    gate = asyncio.Event()
 
-    class Held:
-        """Keeps the worker busy with a first job until the others are queued."""
-
-        def __init__(self, inner):
-            self.inner, self.name = inner, inner.name
-            self.default_steps, self.max_batch_images = 1, 4
-
-        def generate(self, reqs, on_step=None):
-            if reqs[0].prompt == "warm0":
-                asyncio.run_coroutine_threadsafe(gate.wait(), loop).result()
-            return self.inner.generate(reqs, on_step)
-
-    loop = asyncio.get_running_loop()
-    runner.engine = Held(demo_engine)
-
-    async def job(user: str, i: int, size: int = 64) -> None:
-        handle = await runner.submit(ImageJob(ImageRequest(f"{user}{i}", width=size,
-                                                           height=size, seed=i), user))
+    async def wait(name: str, handle) -> None:
         await handle.wait()
-        order.append(f"{user}{i}")
+        order.append(name)
+
+    def job(user: str, i: int, size: int = 64) -> ImageJob:
+        return ImageJob(ImageRequest(f"{user}{i}", width=size, height=size, seed=i), user)
 
     try:
-        first = asyncio.create_task(job("warm", 0, 128))
-        while runner.batches_run == 0 and runner.queue_length:  # until the worker took it
-            await asyncio.sleep(0)
-        heavy = [asyncio.create_task(job("alice", i)) for i in range(4)]
-        light = asyncio.create_task(job("bob", 0))
-        while runner.queue_length < 5:
-            await asyncio.sleep(0)
-        gate.set()
-        await asyncio.gather(first, *heavy, light)
+        first = await runner.submit(job("warm", 0, 128))
+        await asyncio.to_thread(engine.at_hold.wait, 30)
+        handles = [(f"alice{i}", await runner.submit(job("alice", i))) for i in range(4)]
+        handles.append(("bob0", await runner.submit(job("bob", 0))))
+        engine.hold_at = None
+        engine.release.set()
+        await asyncio.gather(first.wait(), *(wait(n, h) for n, h in handles))
     finally:
         await runner.close()
     # Bob asked once after Alice asked four times, yet he is served in the first round

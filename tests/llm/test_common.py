@@ -34,12 +34,16 @@ def test_generate_image_schema_is_an_openai_function():
     assert {"prompt", "n", "size", "seed", "negative_prompt"} <= set(params["properties"])
 
 
-@pytest.mark.parametrize(
-    "bad", [{"prompt": ""}, {"prompt": "x", "n": 5}, {"prompt": "x", "size": "big"},
-            {"prompt": "x" * 1001}, {}],
-)
-def test_generate_image_args_reject_bad_values(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("bad", "error"), [
+    ({"prompt": ""}, r"prompt\n.*\[type=string_too_short"),
+    ({"prompt": "x", "n": 5}, r"\nn\n.*\[type=less_than_equal"),
+    ({"prompt": "x", "size": "big"}, r"size\n.*\[type=string_pattern_mismatch"),
+    ({"prompt": "x" * 1001}, r"prompt\n.*\[type=string_too_long"),
+    ({}, r"prompt\n.*\[type=missing"),
+])
+def test_generate_image_args_reject_bad_values(bad, error):
+    # The field and the rule it broke (pydantic's error type), not just "some ValueError".
+    with pytest.raises(ValueError, match=error):
         GenerateImageArgs.model_validate(bad)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.llm.base import BrainRequest, HistoryItem
+from bot.llm.base import BrainError, BrainRequest, HistoryItem
 from bot.llm.common import estimate_clip_tokens
 from bot.llm.rules import RulesBrain
 from tools.image_args import GenerateImageArgs
@@ -193,9 +193,22 @@ def test_no_image_tool_offered_means_words_only():
     assert decide("draw a cat", tools=only_other).tool is None
 
 
-async def test_async_decide_matches_sync():
-    req = BrainRequest(text="draw a cat")
-    assert (await brain.decide(req)).args == brain.decide_now(req).args
+async def test_the_async_brain_interface_answers_like_any_backend():
+    # `decide` is what the assistant and FallbackBrain call: check its answers against
+    # what is expected of the rules backend, not against `decide_now` (its own core).
+    drawn = await brain.decide(BrainRequest(text="draw a cat"))
+    assert (drawn.tool, drawn.answer, drawn.backend) == ("generate_image", None, "rules")
+    assert drawn.args["n"] == 1 and drawn.args["prompt"].startswith("a cat, ")
+    GenerateImageArgs.model_validate(drawn.args)  # valid arguments for the tool
+    talked = await brain.decide(BrainRequest(text="what can you do?"))
+    assert talked.tool is None and talked.args == {} and "/imagine" in talked.answer
+    follow = await brain.decide(BrainRequest(
+        text="now make it at night", history=[HistoryItem("draw a fox", "a red fox, ink", 7)]))
+    assert "fox" in follow.args["prompt"] and "night" in follow.args["prompt"]
+    assert follow.args.get("seed") == 7  # an edit of the same picture keeps its seed
+    with pytest.raises(BrainError, match="cannot call edit_image"):
+        await brain.decide(BrainRequest(text="a cat", force_tool="edit_image"))
+    await brain.aclose()
 
 
 @pytest.mark.parametrize("text", ["without the dog", "add a red hat", "no, make it blue"])

@@ -49,7 +49,7 @@ def test_other_categories_can_be_allowed() -> None:
 
 
 def test_unknown_strictness_is_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown strictness level 'lenient'"):
         SafetyPolicy.load().threshold(Category.SEXUAL, "lenient")
 
 
