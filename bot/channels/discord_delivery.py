@@ -9,14 +9,24 @@ placeholder. `DiscordChannel` owns the HTTP side and hands each deferred turn he
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
+from PIL import Image
+
 from bot.channels.discord_api import DiscordAPI, DiscordError, InteractionExpired, InteractionToken
-from bot.channels.discord_progress import ProgressEditor
-from bot.channels.discord_render import DiscordRenderer, progress_text, text_payload
+from bot.channels.discord_render import (
+    DiscordRenderer,
+    ProgressView,
+    progress_text,
+    queued_text,
+    text_payload,
+)
+from bot.channels.progress import ProgressEditor
 from bot.turn import Reply, ReplyKind, Response
+from imaging.jobs import JobEvent, JobQueued
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +60,21 @@ class InteractionDelivery:
         if response.followup is None:
             return await self.deliver(ctx, response.immediate or Reply(ReplyKind.TEXT, "Done."))
         working = response.immediate.text if response.immediate else "🎨 Working on it…"
-        editor = ProgressEditor(
-            lambda text: self.api.edit_original(ctx.token, text_payload(text), attempts=1),
-            min_interval_s=self.progress_interval_s)
-        editor.update(working)
+        editor = ProgressEditor(self._show, min_interval_s=self.progress_interval_s,
+                                name="discord-progress")
+        editor.update((ctx, ProgressView(working)))
 
-        async def progress(step: int, total: int) -> None:
-            editor.update(progress_text(working, step, total))
+        async def progress(event: JobEvent) -> None:
+            # Edited in place at most once a second (the editor keeps only the newest), the
+            # way Midjourney shows a picture forming.
+            if isinstance(event, JobQueued):
+                view = ProgressView(queued_text(working, event.position, event.eta_s),
+                                    event.job)
+            else:
+                png = await asyncio.to_thread(_png, event.preview) if event.preview else None
+                view = ProgressView(progress_text(working, event.step, event.total),
+                                    event.job, png)
+            editor.update((ctx, view))
 
         try:
             reply = await asyncio.wait_for(response.followup(progress),
@@ -75,8 +93,17 @@ class InteractionDelivery:
         await editor.close()
         await self.deliver(ctx, reply)
 
+    async def _show(self, update: tuple[InteractionCtx, ProgressView]) -> None:
+        ctx, view = update
+        msg = view.message()
+        await self.api.edit_original(ctx.token, msg.payload, msg.files, attempts=1)
+
     async def deliver(self, ctx: InteractionCtx, reply: Reply) -> None:
         try:
+            if reply.kind is ReplyKind.CANCELLED:
+                # In place of the working message (and its preview and Cancel button).
+                await self.api.edit_original(ctx.token, text_payload(reply.text))
+                return
             if reply.kind is ReplyKind.IMAGES and reply.images:
                 try:
                     msg = await self.renderer.render_images(
@@ -108,3 +135,9 @@ class InteractionDelivery:
             await self.api.delete_original(ctx.token)
         except DiscordError as exc:
             log.info("could not delete the placeholder: %s", exc)
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

@@ -79,6 +79,35 @@ def progress_text(working: str, step: int, total: int) -> str:
     return clip_content(f"{working} {pct}% ({step}/{total})")
 
 
+def queued_text(working: str, position: int, eta_s: float) -> str:
+    return clip_content(f"{working}\n-# #{position} in line · about {round(eta_s)} s")
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressView:
+    """The working message while a job waits or runs: its text, a Cancel button, and the
+    newest preview (PNG) when one came with this update."""
+
+    text: str
+    job: str | None = None
+    preview: bytes | None = None
+
+    def message(self) -> RenderedMessage:
+        payload: dict[str, Any] = {"content": self.text, "allowed_mentions": no_mentions()}
+        cid = custom_id("c", self.job) if self.job else None
+        button = _button("Cancel", cid, emoji="✖️", style=ButtonStyle.DANGER)
+        payload["components"] = [_row([button])] if button else []
+        files: list[FileUpload] = []
+        if self.preview is not None:
+            # A new preview replaces the old one; without one, the attachments stay as
+            # they are (the key is left out of the edit).
+            payload["attachments"] = [{"id": 0, "filename": "preview.png",
+                                       "description": "preview of the picture so far"}]
+            files.append(FileUpload("preview.png", self.preview, "image/png",
+                                    "preview of the picture so far"))
+        return RenderedMessage(payload, files)
+
+
 class DiscordRenderer:
     def __init__(self, store: ImageSource, *, max_side: int = 4096,
                  max_request_bytes: int = MAX_REQUEST_BYTES) -> None:

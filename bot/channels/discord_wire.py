@@ -156,7 +156,7 @@ def command_text(data: dict[str, Any]) -> CommandText:
             if opts.get(key) is not None:
                 words.append(f"{key}={opts[key]}")
         return CommandText(" ".join(["/settings", *words]), private=True)
-    if name in ("help", "history", "forget"):
+    if name in ("help", "history", "forget", "queue", "cancel"):
         return CommandText(f"/{name}", private=True)
     raise WireError(f"unknown command /{name}")
 
@@ -172,6 +172,7 @@ def _edit_text(instruction: str, image: Any) -> str:
 #   easel:e:<generation>       open the edit modal
 #   easel:u:<generation>       undo that generation
 #   easel:m:<generation>       the edit modal itself (MODAL_SUBMIT)
+#   easel:c:<job>              cancel that job (the button under a working message)
 PREFIX = "easel"
 MODAL_INSTRUCTION = "instruction"
 MODAL_IMAGE = "image"
@@ -179,7 +180,7 @@ MODAL_IMAGE = "image"
 
 @dataclass(frozen=True, slots=True)
 class ButtonAction:
-    kind: str  # "v", "r", "e", "u", "m"
+    kind: str  # "v", "r", "e", "u", "m", "c" (generation_id is then the job id)
     generation_id: str
     index: int | None = None
 
@@ -193,7 +194,7 @@ def custom_id(kind: str, generation_id: str, index: int | None = None) -> str | 
 def parse_custom_id(value: str) -> ButtonAction:
     prefix, _, rest = value.partition(":")
     kind, _, generation_id = rest.partition(":")
-    if prefix != PREFIX or kind not in ("v", "r", "e", "u", "m") or not generation_id:
+    if prefix != PREFIX or kind not in ("v", "r", "e", "u", "m", "c") or not generation_id:
         raise WireError(f"unknown component {value[:40]!r}")
     if kind == "v":
         generation_id, _, index = generation_id.rpartition(":")
@@ -207,6 +208,9 @@ def button_text(action: ButtonAction) -> CommandText:
     """A pressed button (other than Edit, which opens a modal) -> command text."""
     # "/vary" without an index is the Assistant's re-roll (same prompt, new seeds), the
     # same command the Teams card's Retry sends.
+    if action.kind == "c":
+        # Only the job's owner can cancel it; anyone else hears so, privately.
+        return CommandText(f"/cancel {action.generation_id}", private=True)
     texts = {"v": f"/vary {action.index}", "r": "/vary", "u": "/undo"}
     if action.kind not in texts:
         raise WireError(f"button {action.kind!r} has no command")

@@ -12,7 +12,7 @@ from typing import Any
 
 CARD_VERSION = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-VERBS = ("vary", "edit", "undo", "pick", "retry")
+VERBS = ("vary", "edit", "undo", "pick", "retry", "cancel")
 
 
 def _action(title: str, verb: str, data: dict[str, Any], *, style: str | None = None
@@ -102,6 +102,25 @@ def result_card(*, image_urls: list[str], prompt: str, seeds: list[int], size: s
                 "actions": [_action("Apply edit", "edit", ref, style="positive")]}},
             _action("Undo", "undo", ref),
         ]
+    return _card(body, actions)
+
+
+def working_card(text: str, status: str, *, job_id: str | None,
+                 preview_url: str | None = None, step: int = 0, total: int = 0
+                 ) -> dict[str, Any]:
+    """The "working on it" message while a job waits or runs: place in line or progress,
+    the newest preview, and a Cancel button."""
+    body: list[dict[str, Any]] = [{"type": "TextBlock", "text": text, "wrap": True}]
+    if total:
+        bar = "▰" * step + "▱" * (total - step)
+        status = f"{status}  {bar}"
+    body.append({"type": "TextBlock", "text": status, "wrap": True, "isSubtle": True,
+                 "size": "Small"})
+    if preview_url:
+        body.append({"type": "Image", "url": preview_url, "size": "Medium",
+                     "altText": "preview of the picture so far"})
+    actions = [_action("Cancel", "cancel", {"job": job_id}, style="destructive")] \
+        if job_id else None
     return _card(body, actions)
 
 

@@ -8,15 +8,20 @@ message when the client cannot edit), retrying a flaky Bot Connector.
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from PIL import Image
 
+from bot.channels import teams_cards as cards
+from bot.channels.progress import ProgressEditor
 from bot.channels.teams_render import TeamsRenderer
 from bot.turn import Reply, ReplyKind, Response
+from imaging.jobs import JobEvent, JobQueued
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,9 @@ class ProactiveDelivery:
     async def deliver(self, reference: ConversationReference, response: Response,
                       working_id: str | None) -> None:
         assert response.followup is not None
-        progress = _ProgressUpdater(self, reference, working_id) if working_id else None
+        working = response.immediate.text if response.immediate else "🎨 Working on it…"
+        progress = _ProgressUpdater(self, reference, working_id, working) if working_id \
+            else None
         try:
             reply = await response.followup(progress)
         except Exception:
@@ -103,31 +110,44 @@ class ProactiveDelivery:
 
 
 class _ProgressUpdater:
-    """Edits the "working" message with the step count, at most once a second."""
+    """Edits the "working" message into a card with the place in line or the progress,
+    the newest preview and a Cancel button: at most once a second, newest view wins."""
 
     def __init__(self, delivery: ProactiveDelivery, reference: ConversationReference,
-                 activity_id: str) -> None:
+                 activity_id: str, working: str) -> None:
         self.delivery = delivery
         self.reference = reference
         self.activity_id = activity_id
-        self._last = 0.0
-        self._pending: asyncio.Task[bool] | None = None
-        self._done = False
+        self.working = working
+        self._preview: str | None = None  # kept across updates without a new one
+        self._editor = ProgressEditor(self._show, min_interval_s=_PROGRESS_EVERY_S,
+                                      name="teams-progress")
 
-    async def __call__(self, step: int, total: int) -> None:
-        now = time.monotonic()
-        if self._done or now - self._last < _PROGRESS_EVERY_S or step >= total:
-            return
-        if self._pending is not None and not self._pending.done():
-            return  # the previous edit is still on its way
-        self._last = now
-        bar = "▰" * step + "▱" * (total - step)
-        activity = Activity(type=ActivityTypes.message, text=f"🎨 Working… {bar} {step}/{total}")
-        self._pending = asyncio.ensure_future(
-            self.delivery.update(self.reference, self.activity_id, activity))
+    async def __call__(self, event: JobEvent) -> None:
+        if isinstance(event, JobQueued):
+            status = f"#{event.position} in line · about {round(event.eta_s)} s"
+            card = cards.working_card(self.working, status, job_id=event.job)
+        else:
+            if event.step >= event.total:
+                return  # the result is about to replace it
+            if event.preview is not None:
+                self._preview = await asyncio.to_thread(_jpeg_uri, event.preview)
+            card = cards.working_card(self.working, f"Drawing… {event.step}/{event.total}",
+                                      job_id=event.job, preview_url=self._preview,
+                                      step=event.step, total=event.total)
+        self._editor.update(card)
+
+    async def _show(self, card: dict) -> None:
+        activity = Activity(type=ActivityTypes.message, attachments=[cards.attachment(card)])
+        await self.delivery.update(self.reference, self.activity_id, activity)
 
     async def finish(self) -> None:
         """No progress edit may land after the result."""
-        self._done = True
-        if self._pending is not None:
-            await asyncio.gather(self._pending, return_exceptions=True)
+        await self._editor.close()
+
+
+def _jpeg_uri(image: Image.Image) -> str:
+    """Small and lossy on purpose: Teams caps a message near 28 KB, card included."""
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()

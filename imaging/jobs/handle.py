@@ -46,6 +46,7 @@ class JobHandle:
     def fail(self, exc: BaseException) -> None:
         if not self._result.done():
             self._result.set_exception(exc)
+            self._result.exception()  # a handle nobody waits for is not an error to log
             self._wake.set()
 
     # ---- the caller's side -------------------------------------------------------

@@ -543,3 +543,44 @@ async def test_register_puts_the_command_file(settings_factory, fake_discord, ca
         await register(settings.model_copy(update={"discord_bot_token": ""}))
     with pytest.raises(RegisterError, match="check DISCORD_BOT_TOKEN"):
         await register(settings.model_copy(update={"discord_bot_token": "wrong"}))
+
+
+async def test_the_working_message_shows_previews_and_its_cancel_button_works(
+        discord_app: DiscordApp):
+    from engines import Steered
+    from helpers import drain
+
+    d = discord_app
+    engine = Steered(d.services.runner.engine, hold_at=1)
+    d.services.runner.engine = engine
+    d.services.runner.preview_interval_s = 0  # a preview at step 1 already
+    ix = d.command("imagine", prompt="a slow red tower")
+    try:
+        assert await d.post(ix) == (200, {"type": 5})
+        # The original message is edited in place with the preview (at most once a second).
+        shown = await d.fake.wait_for(lambda c: c.token == ix["token"] and bool(c.files))
+        assert [f[0] for f in shown.files] == ["preview.png"]
+        assert max(_attached_images(shown)[0].size) == 128
+        assert "1/" in shown.payload["content"]
+        [cancel_id] = _custom_ids(shown.payload)
+        assert cancel_id.startswith("easel:c:")
+        message = d.fake.originals[ix["token"]]
+
+        # Someone else's press changes nothing, and says so privately.
+        other = d.interaction(3, {"component_type": 2, "custom_id": cancel_id},
+                              message=message, user="80351110224678913")
+        status, answer = await d.post(other)
+        assert status == 200 and answer["data"]["flags"] == 64
+        assert "nothing in the making" in answer["data"]["content"]
+        press = d.interaction(3, {"component_type": 2, "custom_id": cancel_id}, message=message)
+        status, answer = await d.post(press)
+        assert status == 200 and answer["data"]["content"] == "Cancelled 1 job."
+    finally:
+        engine.release.set()
+    final = await d.fake.wait_for(lambda c: c.token == ix["token"] and c.method == "PATCH"
+                                  and "Cancelled" in (c.payload or {}).get("content", ""))
+    assert final.payload["components"] == [] and final.payload["attachments"] == []
+    tasks = d.services.tasks
+    await drain(tasks, keep=frozenset(t for t in tasks.snapshot()
+                                      if t.get_name() == "easel-image-purge"))
+    assert not [c for c in d.fake.on(ix["token"]) if c.files and c is not shown]  # no image

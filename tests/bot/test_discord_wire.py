@@ -23,7 +23,6 @@ from bot.channels.discord_api import (
     RetryPolicy,
     redact,
 )
-from bot.channels.discord_progress import ProgressEditor
 from bot.channels.discord_render import buttons, image_content
 from bot.channels.discord_wire import (
     ButtonAction,
@@ -35,6 +34,7 @@ from bot.channels.discord_wire import (
     modal_text,
     parse_custom_id,
 )
+from bot.channels.progress import ProgressEditor
 from bot.turn import DeliveredImage, Reply, ReplyKind
 
 
@@ -61,6 +61,8 @@ def _cmd(name: str, **options: Any) -> dict[str, Any]:
     ("help", {}, "/help", True),
     ("history", {}, "/history", True),
     ("forget", {}, "/forget", True),
+    ("queue", {}, "/queue", True),
+    ("cancel", {}, "/cancel", True),
 ])
 def test_commands_become_assistant_text(name, options, text, private):
     got = command_text(_cmd(name, **options))
@@ -81,7 +83,7 @@ def _commands_file() -> list[dict[str, Any]]:
 def test_command_file_is_valid_discord_json_and_fully_mapped():
     commands = _commands_file()
     assert {c["name"] for c in commands} == {"imagine", "edit", "vary", "undo", "settings",
-                                             "history", "forget", "help"}
+                                             "queue", "cancel", "history", "forget", "help"}
     samples = {3: "512x512", 4: 3, 5: True}
     for cmd in commands:
         assert re.fullmatch(r"[-_a-z0-9]{1,32}", cmd["name"]) and cmd["type"] == 1
@@ -145,6 +147,8 @@ def test_custom_ids_round_trip_and_stay_short():
     assert button_text(ButtonAction("v", "g1", 2)).text == "/vary 2"
     assert button_text(ButtonAction("u", "g1")).reference == "g1"
     assert button_text(ButtonAction("r", "g1")).text == "/vary"  # the Assistant's re-roll
+    cancel = button_text(parse_custom_id("easel:c:job123"))
+    assert (cancel.text, cancel.private) == ("/cancel job123", True)
 
 
 def test_buttons_need_a_generation_that_fits():
@@ -273,21 +277,8 @@ class ManualTime:
             await self._parked.wait()
 
 
-class _AsyncioWith:
-    """The asyncio module as the progress editor sees it, with `sleep` replaced."""
-
-    def __init__(self, sleep) -> None:
-        self.sleep = sleep
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-
-async def test_progress_edits_are_throttled_and_stop_at_close(monkeypatch):
-    from bot.channels import discord_progress
-
+async def test_progress_edits_are_throttled_and_stop_at_close():
     t = ManualTime()
-    monkeypatch.setattr(discord_progress, "asyncio", _AsyncioWith(t.sleep))
     sent: list[tuple[float, str]] = []
     arrived: asyncio.Queue[str] = asyncio.Queue()
 
@@ -300,7 +291,8 @@ async def test_progress_edits_are_throttled_and_stop_at_close(monkeypatch):
         return await asyncio.wait_for(arrived.get(), 30)  # a guard against hanging only
 
     # Binary fractions keep the clock arithmetic exact.
-    editor = ProgressEditor(send, min_interval_s=0.25, clock=t.clock)
+    editor = ProgressEditor(send, min_interval_s=0.25, clock=t.clock, sleep=t.sleep,
+                            name="discord-progress")
     editor.update("working")
     assert await next_edit() == "working"  # the first edit goes out at once
     t.advance(0.125)

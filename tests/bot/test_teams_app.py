@@ -8,7 +8,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import card, card_actions, card_images, card_prompt, decode, next_image, walk
+from helpers import (
+    card,
+    card_actions,
+    card_images,
+    card_prompt,
+    decode,
+    is_result,
+    next_image,
+    walk,
+)
 from helpers import post_activity as _post
 from PIL import Image
 
@@ -54,7 +63,7 @@ def test_manifest_and_built_package_validate(tmp_path):
     assert manifest["validDomains"] == ["easel.contoso.com"]
     assert manifest["bots"][0]["scopes"] == ["personal", "team", "groupChat"]
     titles = [c["title"] for c in manifest["bots"][0]["commandLists"][0]["commands"]]
-    assert titles == ["imagine", "edit", "vary", "undo", "settings", "help"]
+    assert titles == ["imagine", "edit", "vary", "undo", "settings", "queue", "cancel", "help"]
     cmd = manifest["composeExtensions"][0]["commands"][0]
     assert cmd["fetchTask"] is True and cmd["context"] == ["compose", "commandBox"]
 
@@ -227,3 +236,40 @@ async def test_welcome_unknown_invokes_and_mentions(app_factory, settings_factor
         "mentioned": {"id": "28:easel-bot", "name": "easel"}}])
     await _post(running.url, act)
     assert "/imagine" in connector.messages()[-1]["text"]
+
+
+async def test_working_card_shows_the_preview_and_cancel_stops_the_job(
+        app_factory, settings_factory, connector, activity_factory):
+    from engines import Steered
+
+    running = await app_factory(settings_factory())
+    engine = Steered(running.services.runner.engine, hold_at=1)
+    running.services.runner.engine = engine
+    running.services.runner.preview_interval_s = 0  # a preview at step 1 already
+    try:
+        await _post(running.url, activity_factory("/imagine a slow red tower"))
+        working_id = (await connector.wait_for(
+            lambda a: a.get("type") == "message" and "tower" in (a.get("text") or "")))["_id"]
+
+        def preview_card(a: dict) -> bool:
+            return a.get("_updated") == working_id and any(
+                str(n.get("url", "")).startswith("data:image/jpeg;base64,")
+                for n in walk(card(a))) if a.get("attachments") else False
+
+        shown = await connector.wait_for(preview_card)
+        _check_card_types(card(shown))
+        [cancel] = [a for a in card_actions(shown)
+                    if a["title"] == "Cancel" and a["type"] == "Action.Execute"]
+        assert cancel["fallback"]["data"] == cancel["data"]
+        status, body = await _post(running.url, _invoke(activity_factory, "adaptiveCard/action", {
+            "action": {"type": "Action.Execute", "verb": "cancel", "data": cancel["data"]}}))
+        assert status == 200 and body["statusCode"] == 200
+        await connector.wait_for(lambda a: (a.get("text") or "") == "Cancelled 1 job.")
+    finally:
+        engine.release.set()
+    final = await connector.wait_for(lambda a: a.get("_updated") == working_id and "Cancelled"
+                                     in json.dumps(a))
+    await running.settled()
+    # No picture was delivered: the only card with an image is the working card's preview.
+    assert not [a for a in connector.received if is_result(a) and not preview_card(a)]
+    assert connector.updated[-1] is final  # nothing overwrote the cancelled message
