@@ -20,6 +20,8 @@ from typing import Any
 
 from bot import commands, replies
 from bot.llm.base import Brain, BrainRequest, Decision
+from bot.llm.checked import FaithfulBrain
+from bot.llm.profiles import SD, PromptProfile
 from bot.picks import edit_strength, take_pick
 from bot.state import ConversationRecord, ConversationStore, Generation
 from bot.studio import GENERATE, VARY_STRENGTH, Scope, Studio, Target, pick
@@ -36,8 +38,12 @@ class AssistantConfig:
     max_images: int = 4
     max_side: int = 1536
     max_steps: int = 50
-    max_prompt_tokens: int = 77  # CLIP's limit for SD-family models
     history_turns: int = 6
+    profile: PromptProfile = SD  # how the engine that draws wants its prompts
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return self.profile.max_tokens
 
     @property
     def limits(self) -> commands.CommandLimits:
@@ -48,7 +54,8 @@ class ImageTurns:
     def __init__(self, studio: Studio, brain: Brain, tools: ToolRegistry,
                  store: ConversationStore, config: AssistantConfig) -> None:
         self.studio = studio
-        self.brain = brain
+        # Every backend's rewrite is checked against the user's words before it is used.
+        self.brain = brain if isinstance(brain, FaithfulBrain) else FaithfulBrain(brain)
         self.tools = tools
         self.store = store
         self.config = config
@@ -159,7 +166,8 @@ class ImageTurns:
             return instruction, None
         req = BrainRequest(text=instruction, history=[gen.as_history()],
                            tools=[self.tools.get(GENERATE).spec],
-                           max_prompt_tokens=self.config.max_prompt_tokens)
+                           max_prompt_tokens=self.config.max_prompt_tokens,
+                           profile=self.config.profile)
         decision = await self.brain.decide(req)
         if decision.tool == GENERATE and decision.args.get("prompt"):
             return decision.args["prompt"], decision.args.get("negative_prompt")
@@ -200,6 +208,7 @@ class ImageTurns:
             tools=[self.tools.get(GENERATE).spec],
             force_tool=GENERATE if force else None,
             max_prompt_tokens=self.config.max_prompt_tokens,
+            profile=self.config.profile,
         )
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 from bot.assistant import Assistant, AssistantConfig
 from bot.llm.base import Brain
 from bot.llm.factory import build_brain
+from bot.llm.profiles import profile_for
 from bot.llm.rules import RulesBrain
 from bot.metrics import EaselMetrics, MeteredGate
 from bot.settings import Settings, SettingsError
@@ -220,8 +221,10 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
         tenant_levels.setdefault("", settings.safety_strictness)
     assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
                           jobs=runner, tenant_strictness=tenant_levels,
-                          config=AssistantConfig(max_images=settings.max_images,
-                                                 max_side=settings.max_image_side))
+                          config=AssistantConfig(
+                              max_images=settings.max_images, max_side=settings.max_image_side,
+                              profile=profile_for(engine.name,
+                                                  demo=getattr(engine, "is_demo", False))))
     return Services(settings, engine, store, runner, tools, assistant, brain, gate,
                     conversations, metrics, redis=redis_client, owns_redis=owns_redis,
                     http=http)

@@ -57,6 +57,7 @@ class DiffusersEngine:
         self.guidance_scale = guidance_scale
         self.max_batch_images = max_batch_images
         self.render_side = render_side
+        self.is_demo = render_side is not None  # only the built-in demo model draws at one scale
         self.guidance_rescale = guidance_rescale
         # Checked once here, not per call: only some pipelines take guidance_rescale.
         self._rescale_t2i = bool(guidance_rescale) and _accepts(pipe, "guidance_rescale")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.llm.profiles import SD, PromptProfile
 from tools.base import ToolSpec
 
 
@@ -34,6 +35,7 @@ class BrainRequest:
     # only the prompt is rewritten).
     force_tool: str | None = None
     max_prompt_tokens: int = 77
+    profile: PromptProfile = SD  # how the engine that will draw wants its prompt
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class Decision:
     args: dict[str, Any] = field(default_factory=dict)
     backend: str = ""
     fallback_reason: str | None = None  # set when rules stood in for a failed backend
+    repaired: str | None = None  # why the faithfulness check changed the prompt, if it did
 
 
 class Brain(Protocol):

@@ -46,10 +46,11 @@ def offered_tools(req: BrainRequest) -> list[ToolSpec]:
 
 
 def system_message(req: BrainRequest, system_prompt: str) -> str:
+    message = f"{system_prompt}\n\n# The image model\n\n{req.profile.guidance()}"
     if req.force_tool is None:
-        return system_prompt
+        return message
     return (
-        f"{system_prompt}\n\nThis message came with a command: call `{req.force_tool}` with a "
+        f"{message}\n\nThis message came with a command: call `{req.force_tool}` with a "
         "rewritten prompt for the user's text. Do not answer in words."
     )
 

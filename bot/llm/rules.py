@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.llm import faithful
 from bot.llm import rules_lexicon as lex
 from bot.llm import rules_prompt as rp
 from bot.llm import rules_request as rq
@@ -128,8 +129,14 @@ class RulesBrain:
         subject, size = rq.take_size(draw.subject)
         if not rp.words(subject):
             return self._answer('Tell me what to draw, e.g. "draw a fox in the snow".')
-        parts = rp.expand(rq.clean_subject(subject))
-        args: dict[str, Any] = {"prompt": parts.render(req.max_prompt_tokens), "n": draw.n}
+        subject = rq.clean_subject(subject)
+        parts = rp.expand(subject, req.profile)
+        # Cues are generic per kind of subject; none may contradict what the user said
+        # ("golden hour" for "an orange sun in a blue sky", "centered" for "at the top").
+        stated = faithful.Stated.read(subject)
+        parts.extras = [c for c in parts.extras if not faithful.contradiction(stated, c)]
+        args: dict[str, Any] = {"prompt": parts.render(req.max_prompt_tokens, req.profile.style),
+                                "n": draw.n}
         if size:
             args["size"] = size
         return check_decision(Decision(tool=TOOL, args=args, backend=self.name), req)
@@ -141,7 +148,8 @@ class RulesBrain:
             return None
         if edit.parts is None:
             return self._answer(NOTHING_LEFT)
-        args: dict[str, Any] = {"prompt": edit.parts.render(req.max_prompt_tokens), "n": 1}
+        args: dict[str, Any] = {"prompt": edit.parts.render(req.max_prompt_tokens,
+                                                            req.profile.style), "n": 1}
         if edit.keep_seed and last.seed is not None:
             args["seed"] = last.seed
         if edit.negative:

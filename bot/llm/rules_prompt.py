@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.llm import rules_lexicon as lex
 from bot.llm.common import fit_prompt
+from bot.llm.profiles import SD, PromptProfile
 
 _MEDIA = [(m, re.compile(rf"\b(?:{m.pattern})\b")) for m in lex.MEDIA]
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
@@ -73,41 +74,50 @@ class PromptParts:
 
     @classmethod
     def parse(cls, prompt: str) -> PromptParts:
-        clauses = [c.strip() for c in prompt.split(",") if c.strip()]
+        """Clauses of a prompt; a sentence-style prompt's final stop is not part of them."""
+        clauses = [c.strip() for c in prompt.strip().rstrip(".").split(",") if c.strip()]
         return cls(clauses[0] if clauses else "", clauses[1:])
 
-    def render(self, max_prompt_tokens: int) -> str:
+    def render(self, max_prompt_tokens: int, style: str = "tags") -> str:
         seen: set[str] = set()
         clauses = []
         for clause in [self.subject, *self.extras]:
             if clause and clause.lower() not in seen:
                 seen.add(clause.lower())
                 clauses.append(clause)
-        return fit_prompt(", ".join(clauses), max_prompt_tokens)
+        prompt = fit_prompt(", ".join(clauses), max_prompt_tokens)
+        if style == "sentences" and prompt:
+            # One natural sentence for engines that read language (FLUX, SD3, DALL-E).
+            prompt = prompt[0].upper() + prompt[1:] + "."
+        return prompt
 
 
-def expand(subject: str) -> PromptParts:
-    """The user's subject first, then medium, composition, light and texture cues."""
+def expand(subject: str, profile: PromptProfile = SD) -> PromptParts:
+    """The user's subject first, then the medium, composition, light and texture cues that
+    help the engine (`profile`); an engine that knows only captions gets the subject alone."""
+    if profile.style == "caption" or not profile.cues:
+        return PromptParts(subject, [])
     cues = lex.CATEGORY_CUES[category_of(subject)]
     medium = find_medium(subject)
-    extras: list[str] = []
+    extras: list[tuple[str, str]] = []  # (cue kind, clause)
     if medium is None:
-        extras.append(cues.medium)
+        extras.append(("medium", cues.medium))
         kind = "photo" if "photograph" in cues.medium else "paint"
     else:  # the user's own style word stays in the subject; we only add its cues
-        extras.extend(medium.cues)
+        extras.extend(("medium", c) for c in medium.cues)
         kind = medium.kind
     if "portrait" in subject.lower():
-        extras.append("close-up portrait")
+        extras.append(("composition", "close-up portrait"))
     else:
-        extras.append(cues.composition)
+        extras.append(("composition", cues.composition))
     if cues.lighting and not has_light(subject) and kind != "flat":
-        extras.append(cues.lighting)
+        extras.append(("lighting", cues.lighting))
     if kind != "flat":
-        extras.append(cues.detail)
+        extras.append(("detail", cues.detail))
     if kind == "photo" and cues.optics:
-        extras.append(cues.optics)
-    return PromptParts(subject, [e for clause in extras for e in _split(clause)])
+        extras.append(("optics", cues.optics))
+    return PromptParts(subject, [e for what, clause in extras if what in profile.cues
+                                 for e in _split(clause)])
 
 
 def _split(clause: str) -> list[str]:

@@ -157,3 +157,12 @@ def take_size(subject: str) -> tuple[str, str | None]:
 
 def _words(text: str) -> list[str]:
     return rp.words(text)
+
+
+def request_subject(text: str) -> str:
+    """The thing to draw, in English, as the rules brain reads it from a whole message
+    ("please draw me two red cats at 768x512" -> "two red cats")."""
+    core = strip_filler(" ".join(text.split()))
+    draw = picture_request(core) or Draw(core)
+    subject, _ = take_size(draw.subject)
+    return clean_subject(subject)

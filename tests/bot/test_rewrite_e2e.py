@@ -18,8 +18,9 @@ async def test_plain_words_then_follow_up_then_question(
     await say(running.url, activity_factory("draw me a cat on a skateboard"))
     first = await next_image(connector, 0)
     p1 = _prompt_used(first)
-    assert "cat" in p1 and "skateboard" in p1
-    assert len(p1) > len("a cat on a skateboard")  # rewritten: detail was added
+    # Rewritten for the demo model, which knows only its captions: the request's filler
+    # goes, and nothing is added that could change the picture (see tests/llm for cues).
+    assert p1 == "a cat on a skateboard"
     seed1 = card_seeds(first)
 
     await say(running.url, activity_factory("now make it at night"))
@@ -45,8 +46,8 @@ async def test_raw_flag_and_raw_setting_skip_rewriting(
     await say(running.url, activity_factory("/imagine --raw a fox, ink"))
     assert _prompt_used(await next_image(connector, 0)) == "a fox, ink"
 
-    await say(running.url, activity_factory("/imagine a fox, ink"))
-    assert _prompt_used(await next_image(connector, 1)) != "a fox, ink"
+    await say(running.url, activity_factory("/imagine please draw me a fox, ink"))
+    assert _prompt_used(await next_image(connector, 1)) == "a fox, ink"  # rewritten
 
     await say(running.url, activity_factory("/settings raw=on n=2"))
     assert "raw=on" in connector.messages()[-1]["text"]

@@ -37,7 +37,9 @@ async def test_tool_call_becomes_a_decision_and_request_carries_tools_and_rules(
     body = server.requests[0]
     assert body["model"] == "qwen2.5:1.5b" and body["tool_choice"] == "auto"
     assert body["tools"] == [GENERATE_IMAGE_SPEC.json_schema()]
-    assert body["messages"][0] == {"role": "system", "content": load_system_prompt(77)}
+    system = body["messages"][0]
+    assert system["role"] == "system" and system["content"].startswith(load_system_prompt(77))
+    assert "# The image model" in system["content"]  # the engine's prompt profile follows
     earlier = body["messages"][2]["tool_calls"][0]["function"]
     assert json.loads(earlier["arguments"])["seed"] == 42
     assert body["messages"][-1] == {"role": "user", "content": "now make it at night"}
