@@ -1,4 +1,11 @@
-"""Rewrite latency per brain backend: p50 / p95 over a fixed set of turns.
+"""Rewrites per brain backend: latency, faithfulness, and what they cost the demo model.
+
+Latency: p50 / p95 over a fixed set of turns. Faithfulness: attribute retention and
+contradictions on bench/data/rewrite_faithfulness.jsonl (207 labelled requests, English,
+French, Spanish, German) for every engine prompt profile, against the rules rewriter with
+its cues unchecked (as it was) and a cue-happy LLM stand-in before and after the run-time
+check. Demo accuracy: the demo model's colour and background accuracy through the default
+path (rules rewriter, demo profile, check) against `--raw`, same prompts and seeds.
 
     .venv/bin/python bench/rewrite.py                 # rules + stand-ins for the LLM backends
     .venv/bin/python bench/rewrite.py --model Qwen/Qwen2.5-0.5B-Instruct   # a real local model
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import statistics
@@ -113,6 +121,128 @@ async def main(args: argparse.Namespace) -> None:
             finally:
                 await brain.aclose()
     await share_of_image_turn(medians)
+    await faithfulness()
+    if not args.no_demo:
+        await demo_accuracy(args.demo_cases)
+
+
+def _naive_llm_prompt(text: str) -> str:
+    """What a generic prompt-enhancer LLM writes: the request, then its favourite cues."""
+    return f"{text}, photograph, golden hour, centered composition, cinematic, sepia tones"
+
+
+async def faithfulness() -> None:
+    from aiohttp import web
+
+    from bot.llm import faithful_eval as fe
+    from bot.llm import rules_prompt as rp
+    from bot.llm import rules_request as rq
+    from bot.llm.checked import FaithfulBrain
+    from bot.llm.profiles import DEMO, OPENAI_IMAGES, SD, SD_TURBO, SENTENCES
+    from bot.llm.testing import completion
+
+    rows = fe.load()
+    langs = sorted({r.lang for r in rows})
+    print(f"\nfaithfulness on {len(rows)} labelled requests ({', '.join(langs)}): attributes "
+          "retained, and prompts' clauses contradicting one")
+    print(f"{'rewriter':<34} {'profile':<17} {'retained':>9} {'contradictions':>15}")
+
+    def show(name: str, profile: str, score: fe.Score) -> None:
+        print(f"{name:<34} {profile:<17} {score.retention:>9.1%} {score.contradictions:>15d}")
+
+    unchecked = fe.Score()  # the rules rewriter before this check: every cue of the category
+    for r in rows:
+        unchecked.add(fe.score(r, rp.expand(rq.request_subject(r.text)).render(77)))
+    show("rules, cues unchecked (before)", SD.name, unchecked)
+    rules = FaithfulBrain(build_brain("rules"))
+    for profile in (SD, SD_TURBO, SENTENCES, OPENAI_IMAGES, DEMO):
+        total = fe.Score()
+        for r in rows:
+            d = await rules.decide(BrainRequest(text=r.text, force_tool="generate_image",
+                                                profile=profile,
+                                                max_prompt_tokens=profile.max_tokens))
+            total.add(fe.score(r, d.args["prompt"]))
+        show("rules (as deployed)", profile.name, total)
+    print(f"  prompts the run-time check had to repair for rules: {rules.repairs}")
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        text = body["messages"][-1]["content"]
+        call = {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_0", "type": "function", "function": {
+                "name": "generate_image",
+                "arguments": json.dumps({"prompt": _naive_llm_prompt(text)})}}]}
+        return web.json_response(completion(call, body.get("model", "")))
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    llm = FaithfulBrain(build_brain("openai", model="naive", base_url=f"http://127.0.0.1:{port}/v1"))
+    before, after = fe.Score(), fe.Score()
+    try:
+        for r in rows:
+            before.add(fe.score(r, _naive_llm_prompt(rq.request_subject(r.text))))
+            d = await llm.decide(BrainRequest(text=r.text, force_tool="generate_image"))
+            after.add(fe.score(r, d.args["prompt"]))
+    finally:
+        await llm.aclose()
+        await runner.cleanup()
+    show("cue-happy LLM stand-in, unchecked", SD.name, before)
+    show("cue-happy LLM stand-in, checked", SD.name, after)
+    print(f"  prompts the run-time check repaired for the LLM: {llm.repairs} of {len(rows)}")
+
+
+async def demo_accuracy(n: int) -> None:
+    """Colour and background accuracy of the demo model: --raw captions against the same
+    captions through the default path, and through a cue-adding (SD) profile."""
+    import numpy as np
+    from transformers.utils import logging as transformers_logging
+
+    from bot.llm.checked import FaithfulBrain
+    from bot.llm.profiles import DEMO, SD
+    from imaging.demo import default_model_dir, recommended_settings
+    from imaging.demo.evaluate import _generate, make_cases
+    from imaging.demo.measure import measure
+    from imaging.demo.model import load_demo_pipeline
+
+    transformers_logging.set_verbosity_error()  # the SD-cue prompts overflow its 32 tokens
+    path = default_model_dir()
+    settings = recommended_settings(path)
+    pipe = await asyncio.to_thread(load_demo_pipeline, path)
+    cases = make_cases("train", n, 1234) + make_cases("heldout", n, 1234)
+    brain = FaithfulBrain(build_brain("rules"))
+
+    async def rewrite(profile) -> list[str]:  # noqa: ANN001
+        out = []
+        for c in cases:
+            d = await brain.decide(BrainRequest(text=c.prompt, force_tool="generate_image",
+                                                profile=profile,
+                                                max_prompt_tokens=profile.max_tokens))
+            out.append(d.args["prompt"])
+        return out
+
+    print(f"\ndemo model accuracy, {len(cases)} captions (half held-out pairs), same seeds:")
+    print(f"{'prompts':<38} {'colour':>7} {'background':>11} {'changed':>8}")
+    seeds = [1234 + i for i in range(len(cases))]
+    raw = [c.prompt for c in cases]
+    for name, prompts in (("--raw", raw), ("default path (rules, demo profile)",
+                                            await rewrite(DEMO)),
+                          ("rules with SD cues (not for demo)", await rewrite(SD))):
+        images = await asyncio.to_thread(
+            _generate, pipe, prompts, seeds, int(settings.get("steps", 4)),
+            float(settings.get("guidance_scale", 0.0)),
+            rescale=float(settings.get("guidance_rescale", 0.0)))
+        measured = [measure(im) for im in images]
+        colour = np.mean([m.colour == c.scene.things[0].colour
+                          for m, c in zip(measured, cases, strict=True)])
+        background = np.mean([m.background == c.scene.background
+                              for m, c in zip(measured, cases, strict=True)])
+        changed = sum(p != r for p, r in zip(prompts, raw, strict=True))
+        print(f"{name:<38} {colour:>7.1%} {background:>11.1%} {changed:>8d}")
 
 
 async def share_of_image_turn(medians: dict[str, float]) -> None:
@@ -149,6 +279,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rules-rounds", type=int, default=50)
     p.add_argument("--llm-rounds", type=int, default=3)
     p.add_argument("--openai-rounds", type=int, default=20)
+    p.add_argument("--no-demo", action="store_true", help="skip the demo-model accuracy run")
+    p.add_argument("--demo-cases", type=int, default=100, help="captions per split")
     return p.parse_args(argv)
 
 

@@ -77,11 +77,12 @@ class Stated:
     medium: lex.Medium | None
     positioned: bool  # "at the top", "on the left"...
     setting: bool  # a background or place
+    plain: bool = False  # the user asked for a plain or white backdrop themselves
 
     @classmethod
     def read(cls, text: str) -> Stated:
         low = " ".join(text.lower().split())
-        words = {_norm(w) for w in rp.words(low) if w not in _STOP}
+        words = {norm(w) for w in rp.words(low) if w not in _STOP}
         words |= {_NUMBERS[n] for n in _NUMBERS if re.search(rf"\b{n}\b", low)}
         words |= set(re.findall(r"\b\d+\b", low))
         return cls(
@@ -92,6 +93,7 @@ class Stated:
             medium=rp.find_medium(low),
             positioned=bool(_POSITION.search(low)),
             setting=bool(_SETTING.search(low)),
+            plain=_has(low, _PLAIN_BACKDROP),
         )
 
 
@@ -110,7 +112,7 @@ def check(stated: Stated, prompt: str, *, follow_up: bool = False) -> list[Probl
     states a change, not the whole picture: only contradictions are checked then."""
     problems: list[Problem] = []
     if not follow_up:
-        have = {_norm(w) for w in rp.words(prompt.lower())}
+        have = {norm(w) for w in rp.words(prompt.lower())}
         have |= set(re.findall(r"\b\d+\b", prompt)) | {
             _NUMBERS[n] for n in _NUMBERS if re.search(rf"\b{n}\b", prompt.lower())}
         missing = sorted(stated.words - have)
@@ -151,7 +153,7 @@ def contradiction(stated: Stated, clause: str) -> str | None:
             return "colours the user did not ask for: " + (", ".join(added) or "a palette")
     if stated.positioned and _has(low, _CENTRED):
         return "centred against the user's position"
-    if stated.setting and _has(low, _PLAIN_BACKDROP):
+    if stated.setting and not stated.plain and _has(low, _PLAIN_BACKDROP):
         return "a plain backdrop against the user's setting"
     return None
 
@@ -184,8 +186,16 @@ def _has(low: str, terms: tuple[str, ...]) -> bool:
     return any(re.search(rf"\b{re.escape(t)}\b", low) for t in terms)
 
 
-def _norm(word: str) -> str:
+_IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person",
+              "mice": "mouse", "geese": "goose", "teeth": "tooth", "feet": "foot",
+              "wolves": "wolf", "leaves": "leaf", "knives": "knife", "fish": "fish"}
+
+
+def norm(word: str) -> str:
+    """A word as the checks compare it: lower case, singular, one spelling."""
     word = word.lower()
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if word in ("colour", "color", "colours", "colors"):
         return "colour"
     if word in ("grey", "gray"):
@@ -194,4 +204,4 @@ def _norm(word: str) -> str:
 
 
 def _same_words(a: str, b: str) -> bool:
-    return {_norm(w) for w in rp.words(a)} <= {_norm(w) for w in rp.words(b)}
+    return {norm(w) for w in rp.words(a)} <= {norm(w) for w in rp.words(b)}

@@ -242,20 +242,23 @@ _COMMON_NOUNS = {
 _COMMON_ADJECTIVES = {
     "fr": "rouge:red bleu:blue bleue:blue vert:green verte:green jaune:yellow noir:black "
     "noire:black blanc:white blanche:white petit:small petite:small grand:big grande:big "
-    "mignon:cute mignonne:cute",
+    "mignon:cute mignonne:cute rouges:red bleus:blue bleues:blue verts:green vertes:green "
+    "jaunes:yellow noirs:black noires:black blancs:white blanches:white",
     "es": "rojo:red roja:red azul:blue verde:green amarillo:yellow amarilla:yellow "
     "negro:black negra:black blanco:white blanca:white pequeño:small pequeña:small "
-    "grande:big bonito:pretty bonita:pretty",
+    "grande:big bonito:pretty bonita:pretty rojos:red rojas:red azules:blue verdes:green "
+    "amarillos:yellow amarillas:yellow negros:black negras:black blancos:white blancas:white",
     "de": "rot:red blau:blue grün:green gelb:yellow schwarz:black weiß:white klein:small "
     "groß:big süß:cute",
 }
 _FUNCTION_WORDS = {
     "fr": "un:a une:a le:the la:the les:the l:the des: du: de:of d:of sur:on dans:in "
-    "avec:with sous:under et:and au:at_the à:at en:in",
+    "avec:with sous:under et:and au:at_the à:at en:in deux:two trois:three quatre:four",
     "es": "un:a una:a el:the la:the los:the las:the unos: unas: de:of del:of_the en:in "
-    "sobre:on con:with y:and bajo:under al:to_the",
+    "sobre:on con:with y:and bajo:under al:to_the dos:two tres:three cuatro:four",
     "de": "ein:a eine:a einen:a einem:a einer:a der:the die:the das:the den:the dem:the "
-    "auf:on im:in_the in:in mit:with und:and unter:under von:of vom:of_the bei:at am:at_the",
+    "auf:on im:in_the in:in mit:with und:and unter:under von:of vom:of_the bei:at am:at_the "
+    "zwei:two drei:three vier:four",
 }
 
 

@@ -98,3 +98,16 @@ async def test_openai_backend_rewrites_and_falls_back_when_the_server_fails(
         await say(running.url, activity_factory("draw me a red bicycle"))
         msg = await next_image(connector, 1)
         assert "bicycle" in _prompt_used(msg)
+
+
+async def test_an_llm_rewrite_that_contradicts_the_user_is_repaired_before_it_draws(
+        app_factory, settings_factory, connector, activity_factory):
+    async with fake_llm(tool_call_message("generate_image", {
+            "prompt": "an orange sun, landscape photograph, golden hour, sunset glow"})
+    ) as (_, brain):
+        running = await app_factory(settings_factory(), brain=brain)
+        await say(running.url, activity_factory("draw an orange sun in a blue sky"))
+        used = _prompt_used(await next_image(connector, 0))
+    # What was drawn (and shown as the prompt used) says what the user said, and no sunset.
+    assert used.startswith("an orange sun in a blue sky")
+    assert "golden hour" not in used and "sunset" not in used
