@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from bot.llm import rules_lexicon as lex
 from bot.llm.common import fit_prompt
 from bot.llm.profiles import SD, PromptProfile
+from bot.llm.rules_gloss import gloss
+
+__all__ = ["PromptParts", "expand", "find_medium", "gloss", "words"]
 
 _MEDIA = [(m, re.compile(rf"\b(?:{m.pattern})\b")) for m in lex.MEDIA]
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
@@ -270,40 +273,3 @@ def recolour_subject(parts: PromptParts, colour: str) -> PromptParts | None:
 def modify(parts: PromptParts, clause: str) -> PromptParts:
     """An edit we have no special rule for: keep it verbatim, right after the subject."""
     return PromptParts(parts.subject, [clause.strip(), *parts.extras])
-
-
-# --- other languages ----------------------------------------------------------------------
-def gloss(text: str, lang: str) -> str:
-    """Word-by-word English for the small glossary; unknown words are kept as written."""
-    nouns, adjectives = lex.GLOSS_NOUNS[lang], lex.GLOSS_ADJECTIVES[lang]
-    function_words = lex.GLOSS_WORDS[lang]
-    out: list[tuple[str, str]] = []  # (english, role)
-    for raw in re.split(r"[\s']+", text.strip()):
-        word = raw.strip(".,!?¡¿").lower()
-        if not word:
-            continue
-        if word in function_words:
-            if function_words[word]:
-                out.append((function_words[word], "function"))
-        elif word in nouns:
-            out.append((nouns[word], "noun"))
-        elif (adj := _adjective(word, adjectives, lang)) is not None:
-            out.append((adj, "adjective"))
-        else:
-            out.append((raw.strip(".,!?¡¿"), "other"))
-    if lang in lex.ADJECTIVE_AFTER_NOUN:
-        for i in range(len(out) - 1):
-            if out[i][1] == "noun" and out[i + 1][1] == "adjective":
-                out[i], out[i + 1] = out[i + 1], out[i]
-    english = " ".join(w for w, _ in out)
-    return re.sub(r"\ba (?=[aeiou])", "an ", english)
-
-
-def _adjective(word: str, table: dict[str, str], lang: str) -> str | None:
-    if word in table:
-        return table[word]
-    if lang == "de":  # German inflects adjectives: rote, roten, roter, rotes, rotem
-        for ending in ("en", "er", "es", "em", "e"):
-            if word.endswith(ending) and word[: -len(ending)] in table:
-                return table[word[: -len(ending)]]
-    return None
