@@ -23,6 +23,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) tests/ensure_redis.py
+	$(PY) tests/ensure_browser.py
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -85,6 +85,13 @@ class Assistant:
             response.followup = _guard(response.followup)
         return response
 
+    async def history(self, turn: Turn, limit: int = 30) -> list[tuple[str, Reply]]:
+        """The conversation's pictures, oldest first, as (what the user said, the reply
+        that showed them): what a web page shows again after a reload."""
+        record = await self.store.load(record_key(turn))
+        return [(gen.user_text, self.studio.show(gen)) for gen in record.generations[-limit:]
+                if gen.kind != "upload"]
+
     def strictness(self, turn: Turn) -> str | None:
         """Per-tenant strictness (operator configuration), else the policy default."""
         levels = self.tenant_strictness

@@ -180,8 +180,8 @@ class DiffusersEngine:
                  width: int) -> list[Image.Image] | None:
         """Engine thread: a cheap look at the batch so far (see imaging/previews.py)."""
         previewer = self._fit_previewer()
-        if previewer is None or latents is None:
-            return None
+        if previewer is None or latents is None or previous is None:
+            return None  # after the first step the latents are still noise: nothing to show
         guess = denoised(pipe.scheduler, timestep, previous, latents)
         guess = unpack_latents(pipe, guess, height, width)
         return previewer(guess) if guess.shape[1] == previewer.channels else None

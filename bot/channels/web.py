@@ -1,11 +1,15 @@
 """The local web chat: `GET /` serves one page, `POST /api/chat` runs a turn.
 
+`GET /api/chat/history` gives the conversation back after a reload; `/chat.js` and the
+icon are the page's only other assets (nothing external, no inline script, no eval).
+
 A turn's answer streams back as NDJSON, one event per line, in the order they happen:
 `{"type": "message", "reply": {...}}` for the immediate answer ("working on it", help
 text), `{"type": "queued", "job": id, "position": n, "eta_s": s}` while the job waits
 (again whenever its place changes), `{"type": "progress", "job": id, "step": s, "total":
-t, "preview": data-URI-or-null}` while the image is made, then the final `message`. Streaming keeps one request per turn (no job ids or polling) and the page
-reads it with `fetch` and a stream reader.
+t, "preview": data-URI-or-null}` while the image is made, then the final `message`.
+Streaming keeps one request per turn (no polling) and the page reads it with `fetch` and
+a stream reader.
 
 Each browser gets a random session id in an HttpOnly, SameSite=Strict cookie; it is the
 conversation and the user, so history, `/undo` and `/forget` work as in the other
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
+import binascii
 import json
 import logging
 import re
@@ -29,54 +33,27 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
-from PIL import Image
 
 from bot.assistant import Assistant
-from bot.turn import Reply, Turn
-from imaging.jobs import JobEvent, JobQueued
+from bot.channels.attachments import AttachmentError, AttachmentLimits, check_image_bytes
+from bot.channels.web_json import event_json, history_json, reply_json
+from bot.turn import Turn
+from imaging.jobs import JobEvent
 
 log = logging.getLogger(__name__)
 
 COOKIE = "easel_web"
 CHAT_PATH = "/api/chat"
 MAX_TEXT = 4000
+MAX_UPLOAD_BYTES = 3 * 1024 * 1024  # a data: URI of it fits the app's 4 MiB request limit
+# No external asset, no inline script, no eval: the page and its script come from here.
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+       "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 _GENERATION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 AssistantGetter = Callable[[web.Application], Assistant]
-
-
-def reply_json(reply: Reply) -> dict[str, Any]:
-    """A reply as the page renders it (images by URL; they are served at /images/{id})."""
-    return {
-        "kind": reply.kind.value,
-        "text": reply.text,
-        "prompt": reply.prompt,
-        "user_prompt": reply.user_prompt,
-        "images": [{"url": f"/images/{im.image_id}", "seed": im.seed, "width": im.width,
-                    "height": im.height} for im in reply.images],
-        "withheld": reply.withheld,
-        "generation_id": reply.generation_id,
-        "retry_after_s": reply.retry_after_s,
-    }
-
-
-async def event_json(event: JobEvent) -> dict[str, Any]:
-    """`queued` {job, position, eta_s} or `progress` {job, step, total, preview}."""
-    if isinstance(event, JobQueued):
-        return {"type": "queued", "job": event.job, "position": event.position,
-                "eta_s": event.eta_s}
-    preview = None
-    if event.preview is not None:
-        preview = await asyncio.to_thread(data_uri, event.preview)  # an image codec
-    return {"type": "progress", "job": event.job, "step": event.step, "total": event.total,
-            "preview": preview}
-
-
-def data_uri(image: Image.Image) -> str:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _line(event: dict[str, Any]) -> bytes:
@@ -93,7 +70,11 @@ class WebChat:
     def __init__(self, get_assistant: AssistantGetter, enabled: bool) -> None:
         self._get_assistant = get_assistant
         self.enabled = enabled
-        self._page = resources.files("bot.channels").joinpath("web_chat.html").read_text()
+        files = resources.files("bot.channels")
+        self._page = files.joinpath("web_chat.html").read_text()
+        self._script = files.joinpath("web_chat.js").read_text()
+        self._icon = files.joinpath("web_icon.svg").read_text()
+        self.limits = AttachmentLimits(max_bytes=MAX_UPLOAD_BYTES)
 
     async def page(self, request: web.Request) -> web.Response:
         if not self.enabled:
@@ -104,13 +85,51 @@ class WebChat:
         resp = web.Response(text=self._page, content_type="text/html", headers={
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                                       "style-src 'unsafe-inline'; script-src 'unsafe-inline'",
+            "Content-Security-Policy": CSP,
+            "Referrer-Policy": "no-referrer",
         })
         if not _SESSION.match(request.cookies.get(COOKIE, "")):
             resp.set_cookie(COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="Strict",
                             path="/", max_age=30 * 86400)
         return resp
+
+    async def script(self, request: web.Request) -> web.Response:
+        if not self.enabled:
+            raise web.HTTPNotFound(text="the web chat is off on this server")
+        return web.Response(text=self._script, content_type="text/javascript",
+                            headers={"Cache-Control": "no-cache",
+                                     "X-Content-Type-Options": "nosniff"})
+
+    async def icon(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._icon, content_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    async def history(self, request: web.Request) -> web.Response:
+        """The conversation so far, for a page that was reloaded (same cookie, same record)."""
+        if not self.enabled:
+            raise web.HTTPNotFound(text="the web chat is off on this server")
+        session = request.cookies.get(COOKIE, "")
+        if not _SESSION.match(session):
+            return web.json_response({"entries": []})
+        turn = Turn(channel="web", conversation_id=f"web-{session}", user_id=f"web-{session}",
+                    text="")
+        entries = await self._get_assistant(request.app).history(turn)
+        return web.json_response(history_json(entries), headers={"Cache-Control": "no-store"})
+
+    async def _attachment(self, value: object) -> bytes:
+        """A pasted, dropped or picked picture, sent as a data: URI."""
+        if not isinstance(value, str) or not value.startswith("data:image/") or \
+                ";base64," not in value:
+            raise AttachmentError("Attach a PNG, JPEG or WebP picture.")
+        payload = value.split(",", 1)[1]
+        if len(payload) * 3 // 4 > MAX_UPLOAD_BYTES:
+            raise AttachmentError(f"That picture is too big (over "
+                                  f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB).")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise AttachmentError("That picture's data is damaged.") from None
+        return await asyncio.to_thread(check_image_bytes, data, self.limits)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         if not self.enabled:
@@ -127,7 +146,13 @@ class WebChat:
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             return _bad_request("expected {\"text\": \"...\"}")
         text = body["text"].strip()
-        if not text:
+        attachments: tuple[bytes, ...] = ()
+        if body.get("image") is not None:
+            try:
+                attachments = (await self._attachment(body["image"]),)
+            except AttachmentError as exc:
+                return _bad_request(str(exc))
+        if not text and not attachments:
             return _bad_request("empty message")
         if len(text) > MAX_TEXT:
             return _bad_request(f"message too long (at most {MAX_TEXT} characters)")
@@ -137,10 +162,12 @@ class WebChat:
             return _bad_request("bad reference")
 
         turn = Turn(channel="web", conversation_id=f"web-{session}", user_id=f"web-{session}",
-                    text=text, reference=reference)
+                    text=text, reference=reference, attachments=attachments)
         response = await self._get_assistant(request.app).respond(turn)
+        # no-cache, not no-store: Chromium reports a streamed no-store fetch that it read to
+        # the end as aborted (playwright issue 42742); a POST answer is never reused anyway.
         stream = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
-                                             "Cache-Control": "no-store"})
+                                             "Cache-Control": "no-cache"})
         await stream.prepare(request)
         gone = False
 
@@ -172,5 +199,9 @@ class WebChat:
 def add_web_routes(app: web.Application, get_assistant: AssistantGetter, enabled: bool) -> None:
     chat = WebChat(get_assistant, enabled)
     app.router.add_get("/", chat.page)
+    app.router.add_get("/chat.js", chat.script)
+    app.router.add_get("/favicon.svg", chat.icon)
+    app.router.add_get("/favicon.ico", chat.icon)  # what browsers ask for by default
+    app.router.add_get(CHAT_PATH + "/history", chat.history)
     app.router.add_post(CHAT_PATH, chat.chat)
     log.info("web chat %s", "on at /" if enabled else "off (EASEL_WEB_CHAT)")

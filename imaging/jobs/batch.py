@@ -51,7 +51,8 @@ class RunningBatch:
 
     def preview_due(self, step: int, total: int, now: float, interval_s: float) -> bool:
         """About once a second, and by half-way through any job of 2 s or more; never at
-        the last step, whose picture is about to arrive in full."""
+        the last step, whose picture is about to arrive in full. The caller records a
+        preview it made with `shown`."""
         if step >= total:
             return False
         since = now - (self.last_preview if self.last_preview is not None else self.started)
@@ -59,9 +60,10 @@ class RunningBatch:
         if not due and self.last_preview is None and 2 * step >= total:
             elapsed = now - self.started
             due = elapsed / max(1, step) * total >= MIN_HALFWAY_JOB_S
-        if due:
-            self.last_preview = now
         return due
+
+    def shown(self, now: float) -> None:
+        self.last_preview = now
 
     def split(self, previews: list[Image.Image] | None) -> list[Image.Image | None]:
         """One preview per job: its image, or a grid of its images."""

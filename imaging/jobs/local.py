@@ -225,13 +225,16 @@ class LocalJobRunner:
             if len(cancelled) == len(run.entries):
                 raise Interrupted("every job in the batch was cancelled")
         previews = None
-        if run.preview_due(info.step, info.total, self.clock(), self.preview_interval_s):
+        now = self.clock()
+        if run.preview_due(info.step, info.total, now, self.preview_interval_s):
             t0 = time.perf_counter()
             try:
                 previews = info.previews()
             except Exception:  # a preview is a nicety; the picture must not fail for it
                 log.exception("preview failed")
             run.preview_s += time.perf_counter() - t0
+            if previews is not None:
+                run.shown(now)
         loop.call_soon_threadsafe(self._progress, run, info.step, info.total, previews)
 
     def _stop(self, entries: list[Entry]) -> None:

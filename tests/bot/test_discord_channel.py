@@ -551,9 +551,9 @@ async def test_the_working_message_shows_previews_and_its_cancel_button_works(
     from helpers import drain
 
     d = discord_app
-    engine = Steered(d.services.runner.engine, hold_at=1)
+    engine = Steered(d.services.runner.engine, hold_at=2)
     d.services.runner.engine = engine
-    d.services.runner.preview_interval_s = 0  # a preview at step 1 already
+    d.services.runner.preview_interval_s = 0  # a preview at every step from the second
     ix = d.command("imagine", prompt="a slow red tower")
     try:
         assert await d.post(ix) == (200, {"type": 5})
@@ -561,7 +561,7 @@ async def test_the_working_message_shows_previews_and_its_cancel_button_works(
         shown = await d.fake.wait_for(lambda c: c.token == ix["token"] and bool(c.files))
         assert [f[0] for f in shown.files] == ["preview.png"]
         assert max(_attached_images(shown)[0].size) == 128
-        assert "1/" in shown.payload["content"]
+        assert "2/" in shown.payload["content"]
         [cancel_id] = _custom_ids(shown.payload)
         assert cancel_id.startswith("easel:c:")
         message = d.fake.originals[ix["token"]]

@@ -243,9 +243,9 @@ async def test_working_card_shows_the_preview_and_cancel_stops_the_job(
     from engines import Steered
 
     running = await app_factory(settings_factory())
-    engine = Steered(running.services.runner.engine, hold_at=1)
+    engine = Steered(running.services.runner.engine, hold_at=2)
     running.services.runner.engine = engine
-    running.services.runner.preview_interval_s = 0  # a preview at step 1 already
+    running.services.runner.preview_interval_s = 0  # a preview at every step from the second
     try:
         await _post(running.url, activity_factory("/imagine a slow red tower"))
         working_id = (await connector.wait_for(

@@ -3,6 +3,7 @@ turn's events as NDJSON, on the real app with the built-in demo model."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -36,8 +37,16 @@ async def test_page_sets_a_private_session_cookie(app_factory, settings_factory)
             assert resp.status == 200 and resp.content_type == "text/html"
             page = await resp.text()
             cookie = resp.cookies[COOKIE]
-        assert "/api/chat" in page
+        assert '<script src="/chat.js">' in page and "<script>" not in page  # no inline JS
+        csp = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-eval" not in csp
+        assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
         assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        async with s.get(running.url + "/chat.js") as js:
+            assert js.status == 200 and "/api/chat" in await js.text()
+        for icon in ("/favicon.ico", "/favicon.svg"):
+            async with s.get(running.url + icon) as got:
+                assert got.status == 200 and got.content_type == "image/svg+xml"
         async with s.get(running.url + "/") as resp:  # the same browser keeps its session
             assert COOKIE not in resp.cookies
 
@@ -121,3 +130,32 @@ async def test_web_chat_is_off_once_the_server_is_public(app_factory, settings_f
             assert resp.status == 404
     assert settings_factory(microsoft_app_id="00000000-0000-0000-0000-000000000001",
                             microsoft_app_password="secret", web_chat="on").web_chat_enabled
+
+
+async def test_history_comes_back_and_pictures_can_be_attached(app_factory, settings_factory):
+    running = await app_factory(settings_factory())
+    async with _session() as s:
+        await (await s.get(running.url + "/")).release()
+        async with s.get(running.url + "/api/chat/history") as resp:
+            assert (await resp.json()) == {"entries": []}
+        first = _final(await _chat(s, running.url, "/imagine a red heart on a blue background"))
+        buf = io.BytesIO()
+        Image.new("RGB", (96, 80), (20, 180, 40)).save(buf, format="PNG")
+        uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+        async with s.post(running.url + "/api/chat",
+                          json={"text": "make it a watercolour", "image": uri}) as resp:
+            events = [json.loads(line) async for line in resp.content if line.strip()]
+        edited = _final(events)
+        assert edited["kind"] == "images" and edited["images"][0]["width"] == 96
+        async with s.post(running.url + "/api/chat",
+                          json={"text": "x", "image": "data:image/png;base64,!!!"}) as resp:
+            assert resp.status == 400 and "damaged" in (await resp.json())["error"]
+        async with s.get(running.url + "/api/chat/history") as resp:
+            entries = (await resp.json())["entries"]
+    assert [e["reply"]["generation_id"] for e in entries] == [first["generation_id"],
+                                                              edited["generation_id"]]
+    assert entries[0]["user"].startswith("a red heart") and entries[0]["reply"]["prompt"]
+    async with _session() as other:  # another browser sees nothing of it
+        await (await other.get(running.url + "/")).release()
+        async with other.get(running.url + "/api/chat/history") as resp:
+            assert (await resp.json()) == {"entries": []}

@@ -1,0 +1,230 @@
+// The easel web chat: one conversation per browser (its cookie), streamed turns.
+"use strict";
+const log = document.getElementById("log");
+const form = document.getElementById("form");
+const input = document.getElementById("text");
+const fileInput = document.getElementById("file");
+const attached = document.getElementById("attached");
+const announce = document.getElementById("announce");
+const MAX_UPLOAD = 3 * 1024 * 1024;
+let attachment = null; // {dataUrl, name}
+
+// ---- small helpers ----------------------------------------------------------------------
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props || {});
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function button(label, onClick, extra) {
+  return el("button", {type: "button", textContent: label, onclick: onClick, ...(extra || {})});
+}
+
+// The palette icon as an SVG element: it must not depend on an emoji font.
+function paletteIcon() {
+  const img = el("img", {src: "/favicon.svg", alt: "", className: "icon"});
+  img.setAttribute("aria-hidden", "true");
+  return img;
+}
+
+// Text from easel, with its leading 🎨 drawn as the icon.
+function textNode(text) {
+  const span = el("span");
+  if (text.startsWith("🎨")) {
+    span.append(paletteIcon(), text.slice(2).trimStart());
+  } else {
+    span.textContent = text;
+  }
+  return span;
+}
+
+function bubble(cls, ...children) {
+  const div = el("div", {className: "msg " + cls}, ...children);
+  log.appendChild(div);
+  log.scrollTop = log.scrollHeight;
+  return div;
+}
+
+function say(text) { announce.textContent = text; }
+
+// ---- rendering a reply --------------------------------------------------------------------
+function render(div, reply) {
+  div.className = "msg easel " + reply.kind;
+  div.replaceChildren();
+  if (!reply.images.length) {
+    div.append(textNode(reply.text));
+    return;
+  }
+  const grid = el("div", {className: "grid"});
+  reply.images.forEach((im, i) => {
+    const n = reply.images.length > 1 ? ` ${i + 1}` : "";
+    const img = el("img", {src: im.url, alt: reply.prompt || "generated image",
+                           width: im.width, height: im.height});
+    const acts = el("div", {className: "actions"},
+      button("Vary", () => send(`/vary${n || " 1"}`, reply.generation_id),
+             {title: "Variations of this image"}),
+      button("Edit…", () => {
+        const how = window.prompt("How should it change? (e.g. make it red)");
+        if (how && how.trim()) send(`/edit${n} ${how.trim()}`, reply.generation_id);
+      }),
+      el("a", {className: "button", href: im.url, download: `easel-${im.seed}.png`,
+               textContent: "Download", title: "The full-size image"}));
+    if (reply.images.length > 1) {
+      acts.append(button("Use this one", () => send(`/pick ${i + 1}`, reply.generation_id)));
+    }
+    grid.append(el("figure", {},
+      img, el("figcaption", {textContent: `#${i + 1} · seed ${im.seed} · ${im.width}×${im.height}`}),
+      acts));
+  });
+  div.append(grid);
+  if (reply.withheld || (reply.text && reply.kind !== "images")) div.append(el("div", {textContent: reply.text}));
+  if (reply.prompt) {
+    const prompt = reply.prompt;
+    const copy = button("Copy prompt", async () => {
+      try {
+        await navigator.clipboard.writeText(prompt);
+        copy.textContent = "Copied";
+      } catch (e) {
+        copy.textContent = "Select the prompt to copy it";
+      }
+      say("Prompt copied");
+    });
+    div.append(el("details", {},
+      el("summary", {textContent: "Prompt used"}), el("span", {className: "prompt", textContent: prompt}),
+      el("div", {className: "actions"}, copy)));
+  }
+  div.append(el("div", {className: "actions"},
+    button("New takes", () => send("/vary", reply.generation_id)),
+    button("Undo", () => send("/undo", reply.generation_id))));
+}
+
+// Place in line, progress, preview and Cancel, under the working message.
+function working(div, jobId) {
+  const status = el("div", {className: "status"});
+  const bar = el("progress", {hidden: true, max: 1, value: 0});
+  bar.setAttribute("aria-label", "progress");
+  const preview = el("img", {className: "preview", alt: "preview of the picture so far", hidden: true});
+  const cancel = button("Cancel", () => { cancel.disabled = true; send(`/cancel ${jobId}`); });
+  const box = el("div", {className: "job"}, status, bar, preview, el("div", {className: "actions"}, cancel));
+  div.appendChild(box);
+  return {box, status, bar, preview};
+}
+
+// ---- a turn -------------------------------------------------------------------------------
+async function send(text, reference) {
+  const image = attachment;
+  clearAttachment();
+  const mine = bubble("you");
+  if (image) mine.append(el("img", {src: image.dataUrl, alt: "your picture"}));
+  if (text) mine.append(el("span", {textContent: text}));
+  let current = bubble("easel", el("span", {textContent: "…"}));
+  let job = null;
+  try {
+    const body = {text: text || "", reference: reference || null};
+    if (image) body.image = image.dataUrl;
+    const resp = await fetch("/api/chat", {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+    });
+    if (!resp.ok) {
+      const err = await resp.json().catch(() => ({error: resp.statusText}));
+      render(current, {kind: "error", text: err.error || "something went wrong", images: []});
+      return;
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, {stream: true});
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const event = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (event.type === "queued" || event.type === "progress") {
+          job = job || working(current, event.job);
+          if (event.type === "queued") {
+            job.status.textContent = `#${event.position} in line · about ${Math.round(event.eta_s)} s`;
+          } else {
+            job.status.textContent = `drawing · step ${event.step} of ${event.total}`;
+            job.bar.hidden = false; job.bar.max = event.total; job.bar.value = event.step;
+            if (event.preview) { job.preview.src = event.preview; job.preview.hidden = false; }
+          }
+        } else if (event.type === "message") {
+          // A second message is the job's result: it replaces "working on it" in place.
+          if (job) { job.box.remove(); job = null; }
+          render(current, event.reply);
+          if (event.reply.kind !== "text" || event.reply.images.length) say(event.reply.images.length ? "Your picture is ready" : event.reply.text);
+        }
+        log.scrollTop = log.scrollHeight;
+      }
+    }
+  } catch (e) {
+    render(current, {kind: "error", text: "easel could not be reached: " + e, images: []});
+  }
+}
+
+// ---- pictures in: file picker, drag and drop, paste -------------------------------------
+function clearAttachment() {
+  attachment = null;
+  attached.hidden = true;
+  fileInput.value = "";
+}
+
+function attach(file) {
+  if (!file || !/^image\/(png|jpeg|webp)$/.test(file.type)) { say("Attach a PNG, JPEG or WebP picture."); return; }
+  if (file.size > MAX_UPLOAD) { say("That picture is over 3 MB."); return; }
+  const reader = new FileReader();
+  reader.onload = () => {
+    attachment = {dataUrl: reader.result, name: file.name || "pasted picture"};
+    document.getElementById("attached-img").src = attachment.dataUrl;
+    document.getElementById("attached-name").textContent = attachment.name;
+    attached.hidden = false;
+    say("Picture attached. Say what to change, then send.");
+    input.focus();
+  };
+  reader.readAsDataURL(file);
+}
+
+document.getElementById("attach").addEventListener("click", () => fileInput.click());
+document.getElementById("attached-remove").addEventListener("click", () => { clearAttachment(); input.focus(); });
+fileInput.addEventListener("change", () => attach(fileInput.files[0]));
+form.addEventListener("dragover", (e) => { e.preventDefault(); form.classList.add("dragging"); });
+form.addEventListener("dragleave", () => form.classList.remove("dragging"));
+form.addEventListener("drop", (e) => {
+  e.preventDefault(); form.classList.remove("dragging");
+  if (e.dataTransfer.files.length) attach(e.dataTransfer.files[0]);
+});
+input.addEventListener("paste", (e) => {
+  const item = [...(e.clipboardData || {items: []}).items].find((i) => i.type.startsWith("image/"));
+  if (item) { e.preventDefault(); attach(item.getAsFile()); }
+});
+
+// ---- the message box: Enter sends, Shift+Enter adds a line --------------------------------
+function submit() {
+  const text = input.value.trim();
+  if (!text && !attachment) return;
+  input.value = "";
+  input.rows = 1;
+  send(text, null);
+}
+form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+input.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+});
+input.addEventListener("input", () => { input.rows = Math.min(6, input.value.split("\n").length); });
+
+// ---- the conversation so far, after a reload -----------------------------------------------
+(async () => {
+  try {
+    const resp = await fetch("/api/chat/history");
+    if (!resp.ok) return;
+    const {entries} = await resp.json();
+    for (const entry of entries) {
+      bubble("you", el("span", {textContent: entry.user}));
+      render(bubble("easel"), entry.reply);
+    }
+    if (entries.length) say(`${entries.length} earlier picture${entries.length > 1 ? "s" : ""} restored`);
+  } catch (e) { /* a fresh page works without its history */ }
+})();
