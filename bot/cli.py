@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.cli_logging import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 from imaging.engine import EngineLoadError
 from imaging.jobs import JobEvent, JobQueued
@@ -17,17 +18,6 @@ if TYPE_CHECKING:  # the services pull in torch: imported lazily, where a comman
     from bot.services import Services
 
 log = logging.getLogger("easel")
-
-
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Third-party chatter that drowns out our own start-up messages.
-    for noisy in ("msrest", "urllib3", "httpx", "diffusers", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _settings_or_exit() -> Settings:
@@ -129,12 +119,17 @@ async def _imagine(args: argparse.Namespace) -> int:
         await svc.aclose()
 
 
-async def _chat() -> int:
+async def _chat(verbose: bool = False) -> int:
+    from bot.services import DEMO_CHAT_NOTE
     from bot.turn import ReplyKind, Turn
 
     settings = _settings_or_exit()
-    svc = await _local_services(settings)
+    # Only the conversation shows in the chat; log records go to a file.
+    setup_logging(verbose, settings.data_dir / "easel-chat.log")
     print("easel chat — type /help for commands, Ctrl-D to quit.")
+    svc = await _local_services(settings)
+    if settings.image_model is None:
+        print(f"easel> note: {DEMO_CHAT_NOTE}")
     try:
         while True:
             try:
@@ -159,7 +154,7 @@ async def _chat() -> int:
                 print(f"\r  … {status}\033[K", end="", flush=True)
 
             reply = await response.followup(progress)
-            print("\r", end="")
+            print("\r\033[K", end="", flush=True)  # the progress line gives way to the reply
             if reply.kind is ReplyKind.IMAGES:
                 for img in reply.images:
                     print(f"easel> saved {await _local_path(svc, img.image_id)} (seed {img.seed})")
@@ -220,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("chat", help="chat with easel in this terminal")
-    c.set_defaults(func=lambda a: asyncio.run(_chat()))
+    c.add_argument("-v", "--verbose", action="store_true", dest="chat_verbose",
+                   help="show log records here (otherwise: EASEL_DATA_DIR/easel-chat.log)")
+    c.set_defaults(func=lambda a: asyncio.run(_chat(a.verbose or a.chat_verbose)))
 
     i = sub.add_parser("imagine", help="make an image and save it")
     i.add_argument("prompt")
@@ -261,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    if args.command != "chat":  # the chat sets up its own, once it knows the data dir
+        setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

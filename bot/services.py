@@ -47,6 +47,11 @@ DEMO_NOTICE = (
     "EASEL_IMAGE_MODEL=stabilityai/sd-turbo (a GPU is strongly recommended); see the README."
 )
 
+# The same, as one plain line of the terminal chat.
+DEMO_CHAT_NOTE = ("this is easel's small built-in demo model: it draws simple scenes (a few "
+                  "things and colours on plain, sky, sea, grass or night backgrounds). Set "
+                  "EASEL_IMAGE_MODEL for real images (see the README).")
+
 
 def load_engine(settings: Settings) -> DiffusersEngine:
     """Blocking: loads the configured model, or the built-in demo model (shipped trained,
