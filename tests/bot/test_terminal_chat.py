@@ -50,9 +50,10 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
         pytest.skip("tmux is not installed (apt-get install tmux): terminal test skipped")
     sessions: list[str] = []
 
-    def start(*args: str) -> Terminal:
+    def start(*args: str, **extra_env: str) -> Terminal:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EASEL_", "Microsoft"))}
         env.update(HF_HUB_OFFLINE="1", EASEL_DATA_DIR=str(tmp_path / "data"), TERM="xterm")
+        env.update(extra_env)
         session = f"easel-{secrets.token_hex(4)}"
         exe = Path(sys.executable).with_name("easel")
         subprocess.run([TMUX, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
@@ -86,6 +87,23 @@ def test_the_terminal_shows_only_the_conversation(terminal, tmp_path: Path):
                for line in lines), lines
     log = (tmp_path / "data" / "easel-chat.log").read_text()
     assert "INFO" in log and "loaded image model" in log  # the records went to the file
+
+
+def test_a_clip_model_s_truncation_warnings_stay_off_the_screen(terminal, tmp_path: Path,
+                                                                random_model_dir: Path):
+    """A real CLIP pipeline, a prompt past its 77 tokens: the tokenizer's "Token indices"
+    and diffusers' "truncated" warnings fire mid-reply, and land in the file only."""
+    term = terminal(EASEL_IMAGE_MODEL=str(random_model_dir))
+    term.wait_for(lambda s: _prompts(s) == 1)
+    term.type("/imagine --raw " + "a red apple on a blue background, " * 3)
+    screen = term.wait_for(lambda s: "prompt used" in s and _prompts(s) == 2)
+    lines = [line for line in screen.splitlines() if line.strip()]
+    assert any(line.startswith("easel> saved ") for line in lines)
+    assert not [n for n in NOISE if n in screen] and not TIMESTAMP.search(screen)
+    assert all(line.startswith(("easel chat", "easel> ", "you>", "       prompt used: "))
+               for line in lines), lines
+    log = (tmp_path / "data" / "easel-chat.log").read_text()
+    assert "Token indices" in log and "truncated because CLIP" in log
 
 
 def test_with_v_the_log_records_show_too(terminal, tmp_path: Path):
