@@ -33,6 +33,7 @@ from imaging.jobs.model import (
     JobQueued,
     JobState,
     NoMetrics,
+    QuotaExceeded,
 )
 from imaging.jobs.quotas import Quotas
 
@@ -77,7 +78,7 @@ class LocalJobRunner:
         if self.quotas is not None:
             try:
                 await self.quotas.admit(job)
-            except Exception:
+            except QuotaExceeded:
                 self.metrics.job_ended("limited")
                 raise
         self._start()

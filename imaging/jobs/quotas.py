@@ -9,6 +9,7 @@ process that died holding a slot gives it back after `LEASE_S`.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,8 +18,13 @@ from typing import TYPE_CHECKING
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 
+from imaging.engine import GenerationError
 from imaging.jobs.model import ImageJob, QuotaExceeded
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -56,7 +62,8 @@ class Quotas:
         storage: Storage
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}quota")
+            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}quota",
+                                   wrap_exceptions=True)
         else:
             storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(storage)
@@ -79,9 +86,17 @@ class Quotas:
 
     async def admit(self, job: ImageJob) -> None:
         """Take a job slot and count the images, or raise `QuotaExceeded` (and count
-        nothing). Call `release` when the job ends."""
+        nothing). Call `release` when the job ends. When the counts cannot be reached
+        (Redis is down), nothing is queued either and the user hears so: `GenerationError`."""
         if self.exempt(job.user):
             return
+        try:
+            await self._admit(job)
+        except (RedisError, StorageError, OSError) as exc:
+            log.error("quota counts unavailable: %s", exc)
+            raise GenerationError("the usage counter is unavailable right now") from exc
+
+    async def _admit(self, job: ImageJob) -> None:
         images = job.request.n
         for scope, label, item, _ in self._windows:
             ident = self._ident(scope, job)
@@ -102,7 +117,10 @@ class Quotas:
         if self.exempt(job.user) or not self.config.concurrent_jobs:
             return
         if self._redis is not None:
-            await self._redis.zrem(self._slot_key(job.user), job.id)
+            try:
+                await self._redis.zrem(self._slot_key(job.user), job.id)
+            except (RedisError, OSError) as exc:  # the lease expires by itself (LEASE_S)
+                log.warning("could not give back a job slot: %s", exc)
         else:
             self._slots.get(job.user, set()).discard(job.id)
 

@@ -181,3 +181,19 @@ async def test_quotas_on_redis_are_shared_by_two_processes(redis_client) -> None
     with pytest.raises(QuotaExceeded, match="2 images per minute for your organisation"):
         await one.admit(ImageJob(_req("d"), "bob", tenant="t1"))  # same tenant, other user
     await one.admit(ImageJob(_req("e"), "cy", tenant="t2"))
+
+
+async def test_unreachable_quota_counts_refuse_clearly_and_queue_nothing() -> None:
+    import redis.asyncio as aioredis
+
+    from imaging.engine import GenerationError
+
+    down = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    quotas = Quotas(QuotaConfig(concurrent_jobs=1, images_per_minute=5), redis=down,
+                    redis_url="redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(GenerationError, match="usage counter is unavailable"):
+            await quotas.admit(ImageJob(_req("a"), "ann"))
+        await quotas.release(ImageJob(_req("a"), "ann"))  # never raises: the lease expires
+    finally:
+        await down.aclose()
