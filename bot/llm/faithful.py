@@ -24,7 +24,7 @@ _STOP = frozenset(
     "beside next its it this that some very really please me us my our your is are be "
     "being made as like just".split()
 )
-_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
             "seven": "7", "eight": "8", "nine": "9", "ten": "10", "a pair of": "2"}
 
 # Times of day, as the groups added cues may not mix with. "blue sky" and "sunny" say day.
@@ -83,7 +83,7 @@ class Stated:
     def read(cls, text: str) -> Stated:
         low = " ".join(text.lower().split())
         words = {norm(w) for w in rp.words(low) if w not in _STOP}
-        words |= {_NUMBERS[n] for n in _NUMBERS if re.search(rf"\b{n}\b", low)}
+        words |= {NUMBER_WORDS[n] for n in NUMBER_WORDS if re.search(rf"\b{n}\b", low)}
         words |= set(re.findall(r"\b\d+\b", low))
         return cls(
             words=frozenset(w for w in words if w),
@@ -114,7 +114,7 @@ def check(stated: Stated, prompt: str, *, follow_up: bool = False) -> list[Probl
     if not follow_up:
         have = {norm(w) for w in rp.words(prompt.lower())}
         have |= set(re.findall(r"\b\d+\b", prompt)) | {
-            _NUMBERS[n] for n in _NUMBERS if re.search(rf"\b{n}\b", prompt.lower())}
+            NUMBER_WORDS[n] for n in NUMBER_WORDS if re.search(rf"\b{n}\b", prompt.lower())}
         missing = sorted(stated.words - have)
         if missing:
             problems.append(Problem("missing", "the prompt lost " + ", ".join(missing)))

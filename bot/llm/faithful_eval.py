@@ -81,7 +81,7 @@ def score(row: Row, prompt: str) -> Score:
 
 
 _FUNCTION = frozenset("a an the of in on at under with and".split())
-_NUMBER_WORDS = {"2": "two", "3": "three", "4": "four", "5": "five"}
+_NUMBER_WORDS = {digit: word for word, digit in faithful.NUMBER_WORDS.items() if " " not in word}
 
 
 def _norm(word: str) -> str:
