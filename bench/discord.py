@@ -125,7 +125,7 @@ def _start(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
 def _load_engine():  # -> DiffusersEngine
     """The built-in demo model, as easel serves it with EASEL_IMAGE_MODEL unset."""
     from imaging.demo import default_model_dir
-    from imaging.diffusers_engine import DiffusersEngine
+    from imaging.engines.diffusers import DiffusersEngine
 
     return DiffusersEngine.load(str(default_model_dir()), device="cpu")
 

@@ -22,8 +22,8 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 
 from imaging.demo import default_model_dir  # noqa: E402
-from imaging.diffusers_engine import DiffusersEngine  # noqa: E402
 from imaging.engine import ImageRequest  # noqa: E402
+from imaging.engines.diffusers import DiffusersEngine  # noqa: E402
 from imaging.jobs import ImageJob, JobCancelled, JobProgress, JobQueued, LocalJobRunner  # noqa: E402
 
 SIZES = (256, 320)  # two batch keys: compatible jobs batch, the others wait their turn

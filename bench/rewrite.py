@@ -249,8 +249,8 @@ async def share_of_image_turn(medians: dict[str, float]) -> None:
     """Rewriting's share of an image turn: rewrite p50 against a generation with the
     demo model at its native size and steps (measured here, median of 5)."""
     from imaging.demo import default_model_dir
-    from imaging.diffusers_engine import DiffusersEngine
     from imaging.engine import ImageRequest
+    from imaging.engines.diffusers import DiffusersEngine
 
     engine = DiffusersEngine.load(str(default_model_dir()), device="cpu")
     w, h = engine.default_size

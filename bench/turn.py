@@ -194,8 +194,8 @@ async def main() -> None:
 
     # The baseline: the same demo model, size, steps and guidance, called directly.
     from imaging.demo import default_model_dir
-    from imaging.diffusers_engine import DiffusersEngine
     from imaging.engine import ImageRequest
+    from imaging.engines.diffusers import DiffusersEngine
 
     engine = DiffusersEngine.load(str(default_model_dir()), device="cpu")
     w, h = engine.default_size

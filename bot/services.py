@@ -28,8 +28,8 @@ from bot.state import StorageConversationStore
 from bot.storage import EtagMemoryStorage, RedisStorage
 from bot.tasks import BackgroundTasks
 from imaging.demo import default_model_dir
-from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import ImageEngine
+from imaging.engines.diffusers import DiffusersEngine
 from imaging.jobs import JobRunner, LocalJobRunner, QuotaConfig, Quotas
 from imaging.store import FileImageStore, ImageStore, RedisImageStore
 from safety.config import GateConfig, SafetyPolicy

@@ -38,7 +38,7 @@ def random_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_engine(demo_model_dir: Path):
     """One real DiffusersEngine for the session (loading is the slow part)."""
-    from imaging.diffusers_engine import DiffusersEngine
+    from imaging.engines.diffusers import DiffusersEngine
 
     return DiffusersEngine.load(str(demo_model_dir), device="cpu")
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from engines import Steered
 
-from imaging.diffusers_engine import DiffusersEngine
 from imaging.engine import EngineLoadError, ImageRequest
+from imaging.engines.diffusers import DiffusersEngine
 from imaging.jobs import ImageJob, JobProgress, JobQueued, LocalJobRunner
 
 
@@ -140,7 +140,7 @@ async def test_runner_batches_compatible_jobs_and_is_fair(demo_engine):
 def test_dtype_choice():
     import torch
 
-    from imaging.diffusers_engine import _pick_dtype
+    from imaging.engines.diffusers import _pick_dtype
 
     assert _pick_dtype("auto", "cpu", "black-forest-labs/FLUX.1-schnell") is torch.float32
     assert _pick_dtype("bfloat16", "cpu", "stabilityai/sd-turbo") is torch.bfloat16

@@ -16,9 +16,6 @@ from PIL import Image
 
 from imaging.demo import display_size as demo_sizes
 from imaging.demo import recommended_settings, upscale
-from imaging.diffusers_loading import load_error as _load_error
-from imaging.diffusers_loading import pick_device as _pick_device
-from imaging.diffusers_loading import pick_dtype as _pick_dtype
 from imaging.engine import (
     GenerationError,
     ImageRequest,
@@ -27,7 +24,10 @@ from imaging.engine import (
     StepCallback,
     StepInfo,
 )
-from imaging.previews import LatentPreviewer, denoised, unpack_latents
+from imaging.engines.diffusers_loading import load_error as _load_error
+from imaging.engines.diffusers_loading import pick_device as _pick_device
+from imaging.engines.diffusers_loading import pick_dtype as _pick_dtype
+from imaging.engines.previews import LatentPreviewer, denoised, unpack_latents
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class DiffusersEngine:
 
     def previews(self, pipe: Any, timestep: Any, previous: Any, latents: Any, height: int,
                  width: int) -> list[Image.Image] | None:
-        """Engine thread: a cheap look at the batch so far (see imaging/previews.py)."""
+        """Engine thread: a cheap look at the batch so far (see imaging/engines/previews.py)."""
         previewer = self._fit_previewer()
         if previewer is None or latents is None or previous is None:
             return None  # after the first step the latents are still noise: nothing to show
