@@ -25,7 +25,8 @@ from bot.channels.teams import TeamsBot
 from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_render import TeamsRenderer
 from bot.channels.web import add_web_routes
-from bot.services import Services, build_services, load_brain, load_engine
+from bot.engines import load_engines
+from bot.services import Services, build_services, load_brain
 from bot.settings import Settings
 
 __all__ = ["SERVICES", "TEAMS_BOT", "Services", "build_services", "create_app"]
@@ -69,7 +70,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         svc = services
         if svc is None:
-            engine = await asyncio.to_thread(load_engine, settings)
+            engine = await asyncio.to_thread(load_engines, settings)
             brain = await asyncio.to_thread(load_brain, settings)
             svc = build_services(settings, engine, brain)
         app[SERVICES] = svc

@@ -19,10 +19,12 @@ from collections.abc import Awaitable, Callable
 from bot import commands, replies
 from bot.image_turns import AssistantConfig, Followup, ImageTurns
 from bot.llm.base import Brain
+from bot.models_view import engine_lines
 from bot.state import ConversationRecord, ConversationStore, record_key, user_key
 from bot.storage import StorageUnavailable
 from bot.studio import Scope, Studio, Target, pick
 from bot.turn import ProgressSink, Reply, ReplyKind, Response, Turn
+from imaging.engines.registry import EngineSet
 from imaging.jobs import JobRunner
 from imaging.store import ImageStore
 from imaging.uploads import UploadError, prepare_upload
@@ -42,7 +44,8 @@ class Assistant:
     def __init__(self, tools: ToolRegistry, brain: Brain, *, store: ConversationStore,
                  images: ImageStore, gate: Gate, jobs: JobRunner,
                  tenant_strictness: dict[str, str] | None = None,
-                 config: AssistantConfig | None = None) -> None:
+                 config: AssistantConfig | None = None,
+                 engines: EngineSet | None = None) -> None:
         """`gate` is required: running without checks is `SafetyGate.disabled()`
         (`dangerously_disable_safety`), never a missing argument."""
         self.tools = tools
@@ -51,6 +54,7 @@ class Assistant:
         self.images = images  # uploads and /forget
         self.gate = gate  # checkpoint 1 here; 2 in the studio; 3 in the image tool
         self.jobs = jobs  # /cancel and /queue
+        self.engines = engines  # /models (several named engines)
         self.tenant_strictness = tenant_strictness or {}
         self.config = config or AssistantConfig()
         self.studio = Studio(tools, store, gate)
@@ -60,7 +64,7 @@ class Assistant:
             "forget": self._forget, "undo": self._undo, "pick": self._pick,
             "history": self._history, "vary": self._vary, "edit": self._edit,
             "chat": self._chat, "imagine": self._imagine, "cancel": self._cancel,
-            "queue": self._queue,
+            "queue": self._queue, "models": self._models,
         }
 
     # ---- entry point -------------------------------------------------------------
@@ -178,6 +182,21 @@ class Assistant:
         mine = self.jobs.jobs_for(scope.turn.user_id)
         return Response(replies.text(replies.queue_text(mine, self.jobs.queue_length)))
 
+    async def _models(self, scope: Scope, cmd: commands.Command) -> Response:
+        if self.engines is None or len(self.engines) < 2:
+            name = self.engines.default.name if self.engines is not None else "the image model"
+            return Response(replies.text(f"This deployment has one image engine ({name}); the "
+                                         "operator can add more in the engines file "
+                                         "(EASEL_ENGINES, see the README)."))
+        record = await self.store.load(scope.key)
+        current = self.image_turns.engine_for(record) or self.engines.default.name
+        return Response(replies.text(replies.models_text(
+            engine_lines(self.engines, self.jobs), current)))
+
+    def _default_engine(self) -> str | None:
+        return self.engines.default.name if self.engines is not None and \
+            len(self.engines) > 1 else None
+
     async def _settings(self, scope: Scope, cmd: commands.Command) -> Response:
         try:
             changes = commands.parse_settings(cmd.text, self.config.limits)
@@ -185,14 +204,16 @@ class Assistant:
             return Response(replies.error(str(exc)))
         if not changes:
             record = await self.store.load(scope.key)
-            return Response(replies.text(replies.describe_settings(record)))
+            return Response(replies.text(replies.describe_settings(record,
+                                                                   self._default_engine())))
 
         def apply(rec: ConversationRecord) -> None:
             for name, value in changes.items():
                 setattr(rec.settings, name, value)
 
         rec = await self.store.update(scope.key, apply, user=scope.user_key)
-        return Response(replies.text("Saved. " + replies.describe_settings(rec)))
+        return Response(replies.text("Saved. " + replies.describe_settings(
+            rec, self._default_engine())))
 
     async def _forget(self, scope: Scope, cmd: commands.Command) -> Response:
         image_ids = await self.store.forget_user(scope.user_key)

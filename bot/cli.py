@@ -49,10 +49,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _local_services(settings: Settings) -> Services:
-    from bot.services import build_services, load_brain, load_engine
+    from bot.engines import load_engines
+    from bot.services import build_services, load_brain
 
     try:
-        engine = await asyncio.to_thread(load_engine, settings)
+        engine = await asyncio.to_thread(load_engines, settings)
         brain = await asyncio.to_thread(load_brain, settings)
     except EngineLoadError as exc:
         print(f"easel: {exc}", file=sys.stderr)
@@ -120,7 +121,7 @@ async def _imagine(args: argparse.Namespace) -> int:
 
 
 async def _chat(verbose: bool = False) -> int:
-    from bot.services import DEMO_CHAT_NOTE
+    from bot.engines import DEMO_CHAT_NOTE
     from bot.turn import ReplyKind, Turn
 
     settings = _settings_or_exit()
@@ -253,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     from imaging.demo.cli import add_parser as add_demo_model_parser
 
     add_demo_model_parser(sub)
+
+    from bot.arena.cli import add_parser as add_arena_parser
+
+    add_arena_parser(sub)
     return p
 
 

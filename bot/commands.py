@@ -1,8 +1,8 @@
 """Slash-command parsing, shared by every channel.
 
-`/imagine [--n N] [--size WxH] [--seed S] [--raw] prompt` (also without the slash),
-`/help`, `/settings [name=value ...]`, `/vary [N]`, `/edit [N] <instruction>`, `/undo`,
-`/history`, `/forget`, `/cancel [job]`, `/queue`. Parsing never raises: bad input becomes a `Command` with an `error` the
+`/imagine [--n N] [--size WxH] [--seed S] [--raw] [--model NAME] prompt` (also without
+the slash), `/help`, `/settings [name=value ...]`, `/vary [N]`, `/edit [N] <instruction>`,
+`/undo`, `/history`, `/forget`, `/cancel [job]`, `/queue`, `/models`. Parsing never raises: bad input becomes a `Command` with an `error` the
 assistant shows to the user. `image_options` and `parse_settings` check the values of
 `/imagine` options and `/settings name=value` words against the deployment's limits and
 raise `CommandError`, whose message is the reply.
@@ -17,10 +17,10 @@ from typing import Any
 from imaging.sizes import parse_size
 
 COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
-            "pick", "cancel", "queue")
+            "pick", "cancel", "queue", "models")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
-_FLAG_RE = re.compile(r"^--(n|size|seed|raw)(?:=(\S+))?$")
+_FLAG_RE = re.compile(r"^--(n|size|seed|raw|model)(?:=(\S+))?$")
 
 
 @dataclass(slots=True)
@@ -44,7 +44,7 @@ def parse(text: str) -> Command:
         if not m:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
-    if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue"):
+    if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue", "models"):
         return Command(name, text=rest.strip())
     if name in ("vary", "edit", "pick"):
         return _parse_indexed(name, rest)
@@ -85,7 +85,7 @@ def _parse_imagine(rest: str) -> Command:
                 return Command("imagine", error=f"--{flag} needs a value")
             value = words[i + 1]
             i += 1
-        options[flag] = value
+        options[flag] = value.lower() if flag == "model" else value
         i += 1
     prompt = " ".join(words[i:]).strip()
     cmd = Command("imagine", text=prompt, options=options, raw=raw)
@@ -105,11 +105,15 @@ class CommandLimits:
     max_images: int = 4
     max_side: int = 1536
     max_steps: int = 50
+    engines: tuple[str, ...] = ()  # the named engines, when the deployment has several
 
 
 def image_options(options: dict[str, str], limits: CommandLimits) -> dict[str, Any]:
-    """`/imagine` options as generate_image arguments (`n`, `size`, `seed`)."""
+    """`/imagine` options as generate_image arguments (`n`, `size`, `seed`); `--model`
+    is checked here and read by the caller (it picks the engine, not an argument)."""
     out: dict[str, Any] = {}
+    if "model" in options:
+        _engine_name(options["model"], limits, "--model")
     if "n" in options:
         n = int(options["n"])
         if not 1 <= n <= limits.max_images:
@@ -128,7 +132,8 @@ def image_options(options: dict[str, str], limits: CommandLimits) -> dict[str, A
 
 _ON = ("on", "true", "yes", "1")
 _OFF = ("off", "false", "no", "0")
-SETTINGS_RESET: dict[str, Any] = {"raw": False, "n": None, "size": None, "steps": None}
+SETTINGS_RESET: dict[str, Any] = {"raw": False, "n": None, "size": None, "steps": None,
+                                  "model": None}
 
 
 def parse_settings(text: str, limits: CommandLimits) -> dict[str, Any]:
@@ -167,4 +172,20 @@ def _setting(name: str, value: str, limits: CommandLimits) -> Any:
         if not value.isdigit() or not 1 <= int(value) <= limits.max_steps:
             raise CommandError(f"steps must be a number from 1 to {limits.max_steps}.")
         return int(value)
-    raise CommandError(f"I don't know the setting `{name}`. Settings: raw, n, size, steps.")
+    if name == "model":
+        if value == "default":
+            return None
+        return _engine_name(value, limits, "model")
+    raise CommandError(f"I don't know the setting `{name}`. Settings: raw, n, size, steps, "
+                       "model.")
+
+
+def _engine_name(value: str, limits: CommandLimits, what: str) -> str:
+    value = value.strip().lower()
+    if not limits.engines:
+        raise CommandError(f"{what}: this deployment has one image engine, so there is "
+                           "nothing to choose.")
+    if value not in limits.engines:
+        raise CommandError(f"{what}: there is no engine called `{value}`. Engines: "
+                           f"{', '.join(limits.engines)} (`/models` says what each is good at).")
+    return value

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot import commands, replies
@@ -39,15 +39,22 @@ class AssistantConfig:
     max_side: int = 1536
     max_steps: int = 50
     history_turns: int = 6
-    profile: PromptProfile = SD  # how the engine that draws wants its prompts
+    profile: PromptProfile = SD  # how the default engine wants its prompts
+    # The named engines (several configured), and how each wants its prompts.
+    engines: tuple[str, ...] = ()
+    profiles: dict[str, PromptProfile] = field(default_factory=dict)
 
     @property
     def max_prompt_tokens(self) -> int:
         return self.profile.max_tokens
 
+    def profile_for(self, engine: str | None) -> PromptProfile:
+        return self.profiles.get(engine or "", self.profile)
+
     @property
     def limits(self) -> commands.CommandLimits:
-        return commands.CommandLimits(self.max_images, self.max_side, self.max_steps)
+        return commands.CommandLimits(self.max_images, self.max_side, self.max_steps,
+                                      self.engines)
 
 
 class ImageTurns:
@@ -74,7 +81,7 @@ class ImageTurns:
             if isinstance(target, str):
                 return Response(replies.text(target))
             return self.edit(scope, record, target, rest)
-        req = self._brain_request(text, record, force=False)
+        req = self._brain_request(text, record, force=False, engine=self._engine(record))
         if self._decide_inline:
             return self._act(scope, record, await self.brain.decide(req), text)
 
@@ -111,63 +118,67 @@ class ImageTurns:
             overrides = commands.image_options(cmd.options, self.config.limits)
         except commands.CommandError as exc:
             return Response(replies.error(str(exc)))
+        engine = cmd.options.get("model") or self._engine(record)
         if cmd.raw or record.settings.raw:
             return self.generate(scope, record, {"prompt": cmd.text}, user_text=cmd.text,
-                                 overrides=overrides, raw=True)
-        req = self._brain_request(cmd.text, record, force=True)
+                                 overrides=overrides, raw=True, engine=engine)
+        req = self._brain_request(cmd.text, record, force=True, engine=engine)
         if self._decide_inline:
             decision = await self.brain.decide(req)
             return self.generate(scope, record, decision.args, user_text=cmd.text,
-                                 overrides=overrides)
+                                 overrides=overrides, engine=engine)
 
         async def deferred(progress: ProgressSink | None) -> Reply:
             decision = await self.brain.decide(req)
             return await _finish(self.generate(scope, record, decision.args,
-                                               user_text=cmd.text, overrides=overrides),
-                                 progress)
+                                               user_text=cmd.text, overrides=overrides,
+                                               engine=engine), progress)
 
         return Response(replies.working(cmd.text), followup=deferred, typing=True)
 
     def generate(self, scope: Scope, record: ConversationRecord, brain_args: dict[str, Any], *,
                  user_text: str, overrides: dict[str, Any] | None = None, raw: bool = False,
-                 parent: Generation | None = None, kind: str = "generate") -> Response:
+                 parent: Generation | None = None, kind: str = "generate",
+                 engine: str | None = None) -> Response:
         try:
             args = self.studio.generate_args(brain_args, record.settings, overrides)
         except ToolError as exc:
             return Response(replies.error(replies.friendly_args_error(str(exc))))
         steps = record.settings.steps
+        engine = engine or self._engine(record)
 
         async def followup(progress: ProgressSink | None) -> Reply:
             return await self.studio.generate(scope, args, user_text=user_text, raw=raw,
                                               steps=steps, parent=parent, kind=kind,
-                                              progress=progress)
+                                              progress=progress, engine=engine)
 
         return Response(replies.working(user_text), followup=followup, typing=True)
 
     # ---- edits and variations ----------------------------------------------------------
     def edit(self, scope: Scope, record: ConversationRecord, target: Target, instruction: str,
              *, prompt: str | None = None, negative: str | None = None) -> Response:
-        steps = record.settings.steps
+        steps, engine = record.settings.steps, self._engine(record)
 
         async def followup(progress: ProgressSink | None) -> Reply:
             new_prompt, neg = (prompt, negative) if prompt else \
-                await self._edit_prompt(target.gen, instruction)
+                await self._edit_prompt(target.gen, instruction, engine)
             return await self.studio.edit(
                 scope, target, prompt=new_prompt, user_text=instruction,
                 strength=edit_strength(instruction), seed=target.seed, negative=neg,
-                steps=steps, progress=progress)
+                steps=steps, progress=progress, engine=engine)
 
         return Response(replies.working(instruction, "Editing"), followup=followup, typing=True)
 
-    async def _edit_prompt(self, gen: Generation, instruction: str) -> tuple[str, str | None]:
+    async def _edit_prompt(self, gen: Generation, instruction: str, engine: str | None
+                           ) -> tuple[str, str | None]:
         """The edited picture's prompt: the brain merges the instruction into the picked
         picture's prompt (as for a follow-up); an upload has no prompt, so the words are it."""
         if gen.kind == "upload":
             return instruction, None
+        profile = self.config.profile_for(engine)
         req = BrainRequest(text=instruction, history=[gen.as_history()],
                            tools=[self.tools.get(GENERATE).spec],
-                           max_prompt_tokens=self.config.max_prompt_tokens,
-                           profile=self.config.profile)
+                           max_prompt_tokens=profile.max_tokens, profile=profile)
         decision = await self.brain.decide(req)
         if decision.tool == GENERATE and decision.args.get("prompt"):
             return decision.args["prompt"], decision.args.get("negative_prompt")
@@ -187,28 +198,38 @@ class ImageTurns:
             response = self.generate(scope, record, args, user_text=f"/vary ({label})",
                                      raw=True, parent=gen, kind="vary")
         else:
-            steps = record.settings.steps
+            steps, engine = record.settings.steps, self._engine(record)
             prompt = gen.prompt if gen.kind != "upload" else (gen.user_text or "a photo")
 
             async def followup(progress: ProgressSink | None) -> Reply:
                 return await self.studio.edit(
                     scope, target, prompt=prompt, user_text=f"/vary {target.index + 1}",
                     strength=VARY_STRENGTH, seed=None, n=n, negative=gen.negative_prompt,
-                    steps=steps, kind="vary", progress=progress)
+                    steps=steps, kind="vary", progress=progress, engine=engine)
 
             response = Response(None, followup=followup, typing=True)
         response.immediate = Reply(ReplyKind.TEXT, f"🎨 Making {label}…")
         return response
 
-    def _brain_request(self, text: str, record: ConversationRecord, *, force: bool
-                       ) -> BrainRequest:
+    def engine_for(self, record: ConversationRecord) -> str | None:
+        return self._engine(record)
+
+    def _engine(self, record: ConversationRecord) -> str | None:
+        """The conversation's engine: its setting, unless that engine is gone (the
+        operator changed the engines file), then the default."""
+        model = record.settings.model
+        return model if model in self.config.engines else None
+
+    def _brain_request(self, text: str, record: ConversationRecord, *, force: bool,
+                       engine: str | None) -> BrainRequest:
+        profile = self.config.profile_for(engine)
         return BrainRequest(
             text=text,
             history=record.history(self.config.history_turns),
             tools=[self.tools.get(GENERATE).spec],
             force_tool=GENERATE if force else None,
-            max_prompt_tokens=self.config.max_prompt_tokens,
-            profile=self.config.profile,
+            max_prompt_tokens=profile.max_tokens,
+            profile=profile,
         )
 
 

@@ -5,6 +5,8 @@ Kept apart from the turn pipeline so bot/assistant.py reads as routing, not as p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.state import ConversationRecord
 from bot.turn import Reply, ReplyKind
 from imaging.jobs import JobInfo
@@ -23,6 +25,8 @@ HELP_TEXT = (
     "- `/queue` shows your pictures in the making and your place in line; `/cancel` stops "
     "them\n"
     "- `/history` lists recent pictures; `/forget` deletes everything I keep about you\n"
+    "- `/models` lists the image engines; `/settings model=NAME` picks one for this "
+    "conversation, `/imagine --model NAME …` for one picture\n"
     "- `/settings` shows this conversation's defaults; `/settings raw=on n=2 size=768x512 "
     "steps=8` changes them (`reset` restores them)\n"
     "- attach a picture and say what to change to edit your own image\n"
@@ -55,11 +59,38 @@ def working(user_text: str, verb: str = "Working on") -> Reply:
     return text(f"🎨 {verb} “{shorten(user_text, 80)}”…")
 
 
-def describe_settings(rec: ConversationRecord) -> str:
+def describe_settings(rec: ConversationRecord, default_engine: str | None = None) -> str:
+    """`default_engine`: set when the deployment has several engines to choose from."""
     s = rec.settings
+    model = f", model={s.model or default_engine + ' (default)'}" if default_engine else ""
     return ("Settings for this conversation: "
             f"raw={'on' if s.raw else 'off'}, n={s.n or 1}, size={s.size or 'model default'}, "
-            f"steps={s.steps or 'model default'}.")
+            f"steps={s.steps or 'model default'}{model}.")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLine:
+    """One engine as `/models` lists it."""
+
+    name: str
+    summary: str  # what it is good at
+    where: str  # "local (cuda)", "remote"
+    speed: str  # measured here, or the operator's words
+    sizes: str
+    max_n: int
+    can: tuple[str, ...]  # edits, negative prompts, seeds, previews
+
+
+def models_text(lines: list[EngineLine], current: str) -> str:
+    out = ["Image engines (the first is the default):"]
+    for e in lines:
+        mark = " ← this conversation" if e.name == current else ""
+        can = ", ".join(e.can) if e.can else "no edits, seeds or previews"
+        out.append(f"- **{e.name}**{mark}: {e.summary}. {e.where}, {e.speed}; sizes {e.sizes}; "
+                   f"up to {e.max_n} per request; {can}.")
+    out.append("Pick one for this conversation with `/settings model=NAME`, or for one picture "
+               "with `/imagine --model NAME …`.")
+    return "\n".join(out)
 
 
 def friendly_args_error(msg: str) -> str:

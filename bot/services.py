@@ -18,19 +18,18 @@ from botbuilder.core import Storage
 from PIL import Image
 
 from bot.assistant import Assistant, AssistantConfig
+from bot.engines import build_runner, engine_profile, single_engine
 from bot.llm.base import Brain
 from bot.llm.factory import build_brain
-from bot.llm.profiles import profile_for
 from bot.llm.rules import RulesBrain
 from bot.metrics import EaselMetrics, MeteredGate
 from bot.settings import Settings, SettingsError
 from bot.state import StorageConversationStore
 from bot.storage import EtagMemoryStorage, RedisStorage
 from bot.tasks import BackgroundTasks
-from imaging.demo import default_model_dir
 from imaging.engine import ImageEngine
-from imaging.engines.diffusers import DiffusersEngine
-from imaging.jobs import JobRunner, LocalJobRunner, QuotaConfig, Quotas
+from imaging.engines.registry import EngineSet
+from imaging.jobs import JobRunner, QuotaConfig, Quotas
 from imaging.store import FileImageStore, ImageStore, RedisImageStore
 from safety.config import GateConfig, SafetyPolicy
 from safety.factory import build_gate
@@ -39,39 +38,6 @@ from tools.base import ToolRegistry
 from tools.image import EditImageTool, GenerateImageTool, ImageCheck, ImageLimits
 
 log = logging.getLogger(__name__)
-
-DEMO_NOTICE = (
-    "easel is using its built-in DEMO model: a small model trained on simple drawn scenes "
-    "(one or two of 12 things, 13 colours, plain or sky/sea/grass/night backgrounds, at 64 px "
-    "shown at 256 px). For real images set EASEL_IMAGE_MODEL, e.g. "
-    "EASEL_IMAGE_MODEL=stabilityai/sd-turbo (a GPU is strongly recommended); see the README."
-)
-
-# The same, as one plain line of the terminal chat.
-DEMO_CHAT_NOTE = ("this is easel's small built-in demo model: it draws simple scenes (a few "
-                  "things and colours on plain, sky, sea, grass or night backgrounds). Set "
-                  "EASEL_IMAGE_MODEL for real images (see the README).")
-
-
-def load_engine(settings: Settings) -> DiffusersEngine:
-    """Blocking: loads the configured model, or the built-in demo model (shipped trained,
-    in the package: nothing is downloaded or built)."""
-    if settings.image_model:
-        model = settings.image_model
-    else:
-        model = str(default_model_dir())
-        log.warning(DEMO_NOTICE)
-    engine = DiffusersEngine.load(
-        model,
-        device=settings.device,
-        dtype=settings.dtype,
-        default_steps=settings.image_steps,
-        guidance_scale=settings.guidance_scale,
-        max_batch_images=settings.max_batch_images,
-        offline=settings.hf_hub_offline,
-    )
-    engine.warm_up()
-    return engine
 
 
 def load_brain(settings: Settings) -> Brain:
@@ -85,7 +51,7 @@ class Services:
     """Long-lived objects shared by every channel."""
 
     settings: Settings
-    engine: ImageEngine
+    engine: ImageEngine  # the default engine
     store: ImageStore
     runner: JobRunner
     tools: ToolRegistry
@@ -99,10 +65,13 @@ class Services:
     # The HTTP session of remote safety backends (OpenAI / Azure), opened here.
     http: aiohttp.ClientSession | None = None
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    engines: EngineSet | None = None
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
         await self.runner.close()
+        if self.engines is not None:
+            await self.engines.aclose()
         await self.brain.aclose()
         if self.http is not None:
             await self.http.close()
@@ -176,14 +145,16 @@ def image_check_for(gate: Gate, strictness: str | None = None) -> ImageCheck:
     return check
 
 
-def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None = None,
-                   redis_client: aioredis.Redis | None = None, gate: Gate | None = None
-                   ) -> Services:
+def build_services(settings: Settings, engine: ImageEngine | EngineSet,
+                   brain: Brain | None = None, redis_client: aioredis.Redis | None = None,
+                   gate: Gate | None = None) -> Services:
     """Wire the long-lived objects. With `EASEL_REDIS_URL`, records (and, if configured,
     images) go to Redis; `redis_client` lets tests and the CLI pass their own. Without a
     `gate` the configured one is built (`dangerously_disable_safety` is the only way to
     run without checks)."""
     brain = brain or RulesBrain()
+    engines = engine if isinstance(engine, EngineSet) else single_engine(engine)
+    engine = engines.default.engine
     ttl_s = int(settings.state_ttl_days * 86400)
     owns_redis = False
     if settings.redis_url and redis_client is None:
@@ -203,36 +174,39 @@ def build_services(settings: Settings, engine: ImageEngine, brain: Brain | None 
     else:
         store = FileImageStore(settings.data_dir / "images", ttl_s=ttl_s)
     metrics = EaselMetrics()
-    runner = LocalJobRunner(engine, max_batch_images=settings.max_batch_images,
-                            quotas=build_quotas(settings, redis_client, prefix),
-                            metrics=metrics)
+    runner = build_runner(engines, settings, build_quotas(settings, redis_client, prefix),
+                          metrics)
+    several = len(engines) > 1
     limits = ImageLimits(
         default_size=settings.default_size() or engine.default_size,
         steps=engine.default_steps,
         guidance_scale=getattr(engine, "guidance_scale", 0.0),
         max_side=settings.max_image_side,
         max_images=settings.max_images,
+        fixed_size=settings.default_size(),
     )
     http = None
     if gate is None:
         gate, http = build_safety(settings, redis_client, getattr(engine, "device", "cpu"))
     gate = MeteredGate(gate, metrics)
     generate = GenerateImageTool(runner, store, limits,
-                                 image_check_for(gate, settings.safety_strictness))
+                                 image_check_for(gate, settings.safety_strictness),
+                                 engines=engines if several else None)
     tools = ToolRegistry([generate, EditImageTool(generate)])
     conversations = StorageConversationStore(storage)
     tenant_levels = dict(settings.safety_tenant_strictness)
     if settings.safety_strictness:
         tenant_levels.setdefault("", settings.safety_strictness)
     assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
-                          jobs=runner, tenant_strictness=tenant_levels,
+                          jobs=runner, tenant_strictness=tenant_levels, engines=engines,
                           config=AssistantConfig(
                               max_images=settings.max_images, max_side=settings.max_image_side,
-                              profile=profile_for(engine.name,
-                                                  demo=getattr(engine, "is_demo", False))))
+                              profile=engine_profile(engines.default),
+                              engines=tuple(engines.names()) if several else (),
+                              profiles={e.name: engine_profile(e) for e in engines}))
     return Services(settings, engine, store, runner, tools, assistant, brain, gate,
                     conversations, metrics, redis=redis_client, owns_redis=owns_redis,
-                    http=http)
+                    http=http, engines=engines)
 
 
 def build_quotas(settings: Settings, redis_client: aioredis.Redis | None, prefix: str

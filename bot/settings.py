@@ -6,7 +6,9 @@ of a stack trace on the first request.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
     # Hugging Face's own switch (no prefix): only local folders and the hub cache.
     hf_hub_offline: bool = Field(
         default=False, validation_alias=AliasChoices("HF_HUB_OFFLINE", "hf_hub_offline"))
+    # A TOML file of named engines ([[engine]] tables, optional [arena]); unset -> one
+    # engine from EASEL_IMAGE_MODEL.
+    engines: Path | None = None
 
     # --- brain ---
     rewriter: Literal["rules", "transformers", "openai"] = "rules"
@@ -180,6 +185,16 @@ class Settings(BaseSettings):
 
     def default_size(self) -> tuple[int, int] | None:
         return parse_size(self.image_size) if self.image_size else None
+
+    @staticmethod
+    def environment() -> Mapping[str, str]:
+        """The process environment, for the secrets an engines file names by variable
+        (`api_key_env`): read here, like every other setting, and never logged. `.env`
+        fills what the environment leaves unset, as it does for the settings."""
+        from dotenv import dotenv_values
+
+        file_values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+        return {**file_values, **os.environ}
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -50,6 +50,8 @@ class Generation:
     negative_prompt: str | None = None
     raw: bool = False
     created: float = field(default_factory=time.time)
+    engine: str | None = None  # the named engine that drew it (None: the only one)
+    reproducible: bool = True  # False: that engine has no seed control
 
     @staticmethod
     def new_id() -> str:
@@ -66,6 +68,7 @@ class ConversationSettings:
     n: int | None = None
     size: str | None = None
     steps: int | None = None
+    model: str | None = None  # a named engine (/settings model=NAME); None = the default
 
 
 @dataclass(slots=True)

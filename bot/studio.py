@@ -17,10 +17,11 @@ from typing import Any
 
 from bot.state import ConversationRecord, ConversationSettings, ConversationStore, Generation
 from bot.turn import DeliveredImage, ProgressSink, Reply, ReplyKind, Turn
-from imaging.engine import GenerationError
+from imaging.engine import ContentRefused, EngineBusy, GenerationError
 from imaging.jobs import JobCancelled, QuotaExceeded
 from safety.gate import Gate
 from tools.base import ToolContext, ToolError, ToolRegistry, ToolResult
+from tools.engine_plan import EditUnsupported
 from tools.image_args import GenerateImageArgs
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,12 @@ class Studio:
 
     async def generate(self, scope: Scope, args: GenerateImageArgs, *, user_text: str,
                        raw: bool, steps: int | None, parent: Generation | None = None,
-                       kind: str = "generate", progress: ProgressSink | None) -> Reply:
+                       kind: str = "generate", progress: ProgressSink | None,
+                       engine: str | None = None) -> Reply:
         refusal = await self._prompt_refusal(scope, args.prompt)
         if refusal is not None:
             return refusal
-        ctx = self._context(scope, progress, steps)
+        ctx = self._context(scope, progress, steps, engine)
         result = await self._run(GENERATE, args.model_dump(exclude_none=True), ctx)
         if isinstance(result, Reply):
             return result
@@ -115,14 +117,23 @@ class Studio:
     async def edit(self, scope: Scope, target: Target, *, prompt: str, user_text: str,
                    strength: float, seed: int | None, n: int = 1, negative: str | None = None,
                    steps: int | None, kind: str = "edit",
-                   progress: ProgressSink | None) -> Reply:
+                   progress: ProgressSink | None, engine: str | None = None) -> Reply:
         refusal = await self._prompt_refusal(scope, prompt)
         if refusal is not None:
             return refusal
-        ctx = self._context(scope, progress, steps)
+        ctx = self._context(scope, progress, steps, engine)
         args = {"image_id": target.image_id, "prompt": prompt, "strength": strength, "n": n,
                 "seed": seed, "negative_prompt": negative}
-        result = await self._run(EDIT, {k: v for k, v in args.items() if v is not None}, ctx)
+        try:
+            result = await self._run(EDIT, {k: v for k, v in args.items() if v is not None}, ctx)
+        except EditUnsupported as exc:
+            # The documented fallback: an engine that cannot edit draws the changed
+            # prompt afresh (the same picture cannot be kept, so the user is told).
+            redraw = {"prompt": prompt, "n": n, "negative_prompt": negative}
+            result = await self._run(GENERATE, {k: v for k, v in redraw.items() if v}, ctx)
+            if isinstance(result, ToolResult):
+                result.text = " ".join([f"{exc}, so I drew it again from the changed prompt.",
+                                        result.text]).strip()
         if isinstance(result, Reply):
             return result
         return await self._record(scope, result, user_text=user_text, raw=False,
@@ -184,11 +195,12 @@ class Studio:
 
     @staticmethod
     def show(gen: Generation, text: str = "") -> Reply:
-        images = [DeliveredImage(i, gen.width, gen.height, s)
+        images = [DeliveredImage(i, gen.width, gen.height, s, reproducible=gen.reproducible)
                   for i, s in zip(gen.image_ids, _pad(gen.seeds, len(gen.image_ids)),
                                   strict=True)]
         return Reply(ReplyKind.IMAGES, text, images=images, prompt=gen.prompt,
-                     user_prompt=gen.user_text, steps=gen.steps, generation_id=gen.id)
+                     user_prompt=gen.user_text, steps=gen.steps, generation_id=gen.id,
+                     engine=gen.engine)
 
     @staticmethod
     def history_text(record: ConversationRecord, limit: int = 5) -> str:
@@ -205,18 +217,29 @@ class Studio:
         return "\n".join(lines)
 
     @staticmethod
-    def _context(scope: Scope, progress: ProgressSink | None, steps: int | None) -> ToolContext:
+    def _context(scope: Scope, progress: ProgressSink | None, steps: int | None,
+                 engine: str | None = None) -> ToolContext:
         turn = scope.turn
         return ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps,
-                           tenant_id=turn.tenant_id)
+                           tenant_id=turn.tenant_id, engine=engine)
 
     async def _run(self, tool: str, args: dict, ctx: ToolContext) -> ToolResult | Reply:
         try:
             return await self.tools.call(tool, args, ctx)
+        except EditUnsupported:
+            raise  # the caller falls back to drawing afresh
         except ToolError as exc:
-            return Reply(ReplyKind.ERROR, str(exc))
+            return Reply(ReplyKind.ERROR, _sentence(str(exc)))
         except QuotaExceeded as exc:
             return Reply(ReplyKind.LIMITED, str(exc), retry_after_s=exc.retry_after_s)
+        except ContentRefused as exc:
+            return Reply(ReplyKind.REFUSAL, f"{exc.provider}'s content policy declined this "
+                                            "request, so nothing was made. Try describing it "
+                                            "differently.")
+        except EngineBusy as exc:
+            wait = exc.retry_after_s or 30.0
+            return Reply(ReplyKind.LIMITED, f"Sorry, {exc}. Please try again in about "
+                                            f"{max(1, round(wait))} s.", retry_after_s=wait)
         except JobCancelled:
             return Reply(ReplyKind.CANCELLED, "Cancelled — nothing was made. Describe a picture "
                                               "whenever you like.")
@@ -239,11 +262,21 @@ class Studio:
             seeds=[i.seed for i in result.images], image_ids=[i.image_id for i in result.images],
             width=result.images[0].width, height=result.images[0].height,
             steps=result.steps, kind=kind, strength=strength, negative_prompt=negative, raw=raw,
+            engine=result.engine, reproducible=all(i.reproducible for i in result.images),
         )
         await self.store.update(scope.key, lambda rec: rec.add(gen), user=scope.user_key)
         return Reply(ReplyKind.IMAGES, result.text, images=result.images, prompt=result.prompt,
                      user_prompt=user_text, steps=result.steps, withheld=result.withheld,
-                     generation_id=gen.id)
+                     generation_id=gen.id, engine=result.engine)
+
+
+def _sentence(text: str) -> str:
+    """A tool's message as a reply: capitalised, with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", ")")) else text + "."
 
 
 def _pad(seeds: list[int], n: int) -> list[int]:

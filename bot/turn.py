@@ -56,6 +56,7 @@ class Reply:
     withheld: int = 0  # images withheld by the safety gate
     generation_id: str | None = None  # the stored generation, for buttons that act on it
     retry_after_s: float | None = None  # LIMITED: when the user may try again
+    engine: str | None = None  # IMAGES: the named engine that drew them (several configured)
 
 
 @dataclass(slots=True)

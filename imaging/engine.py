@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -55,10 +56,41 @@ class ImageResult:
     request: ImageRequest
     images: list[Image.Image] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)  # one per image: image i used seeds[i]
+    # The prompt the engine says it really used (OpenAI's `revised_prompt`), if it changed it.
+    revised_prompt: str | None = None
 
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCapabilities:
+    """What an engine can do, so requests it cannot serve get a clear answer up front."""
+
+    # The sizes it makes; None: any size (multiples of 8) up to the deployment's limit.
+    sizes: tuple[tuple[int, int], ...] | None = None
+    max_n: int = 4  # images per request
+    edits: bool = True  # image-to-image from a stored picture
+    negative_prompt: bool = True
+    seeds: bool = True  # the same seed makes the same picture again
+    previews: bool = True
+    steps: bool = True  # honours a step count
+
+    def fit_size(self, width: int, height: int) -> tuple[int, int]:
+        """The supported size nearest to the one asked for: closest shape first (aspect
+        ratio, in log scale), then closest area."""
+        if not self.sizes:
+            return width, height
+        want_ratio, want_area = math.log(width / height), math.log(width * height)
+        return min(self.sizes, key=lambda s: (round(abs(math.log(s[0] / s[1]) - want_ratio), 3),
+                                              abs(math.log(s[0] * s[1]) - want_area)))
+
+    def describe_sizes(self) -> str:
+        return ", ".join(f"{w}x{h}" for w, h in self.sizes) if self.sizes else "any"
+
+
+LOCAL_CAPABILITIES = EngineCapabilities()
 
 
 class EngineError(Exception):
@@ -73,6 +105,23 @@ class GenerationError(EngineError):
     """A generation failed; the user gets a message, the server keeps running."""
 
 
+class ContentRefused(GenerationError):
+    """A remote provider's content policy declined the request (nothing was made)."""
+
+    def __init__(self, provider: str, detail: str = "") -> None:
+        super().__init__(f"{provider}'s content policy declined the request")
+        self.provider = provider
+        self.detail = detail  # the provider's own words, for the log
+
+
+class EngineBusy(GenerationError):
+    """A remote provider kept answering 429 (rate limited) after easel's retries."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Interrupted(EngineError):
     """Raised by a step callback to stop a batch; engines let it through unchanged."""
 
@@ -84,6 +133,24 @@ class ImageEngine(Protocol):
     default_size: tuple[int, int]
     default_steps: int
     max_batch_images: int
+    capabilities: EngineCapabilities
 
     def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                  ) -> list[ImageResult]: ...
+
+
+class RemoteImageEngine(Protocol):
+    """An engine that waits on a network service: it runs on the event loop (its I/O is
+    async; decoding goes to a thread), one job per call, `max_concurrency` at a time."""
+
+    name: str
+    default_size: tuple[int, int]
+    default_steps: int
+    max_batch_images: int
+    max_concurrency: int
+    capabilities: EngineCapabilities
+
+    async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
+                        ) -> list[ImageResult]: ...
+
+    async def aclose(self) -> None: ...

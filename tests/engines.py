@@ -18,6 +18,7 @@ class Steered:
         self.default_size = inner.default_size
         self.guidance_scale = inner.guidance_scale
         self.max_batch_images = 4
+        self.capabilities = inner.capabilities
         self.hold_at = hold_at
         self.at_hold = threading.Event()
         self.release = threading.Event()

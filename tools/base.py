@@ -28,6 +28,7 @@ class DeliveredImage:
     height: int
     seed: int
     content_type: str = "image/png"
+    reproducible: bool = True  # False: the engine has no seed control, so don't show it
 
 
 class ToolError(Exception):
@@ -69,6 +70,7 @@ class ToolContext:
     progress: ProgressSink | None = None
     steps: int | None = None  # per-conversation override of the engine's default
     tenant_id: str | None = None  # for per-tenant quotas
+    engine: str | None = None  # a named engine; None = the deployment's default
 
 
 @dataclass(slots=True)
@@ -79,6 +81,7 @@ class ToolResult:
     steps: int | None = None
     withheld: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+    engine: str | None = None  # the named engine that drew it
 
 
 class Tool(Protocol):

@@ -6,16 +6,27 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 from pydantic import BaseModel, Field
 
 from imaging.engine import ImageRequest, ImageResult
+from imaging.engines.registry import EngineSet
 from imaging.jobs import EventSink, ImageJob, JobEvent, JobProgress, JobRunner
 from imaging.sizes import parse_size
 from imaging.store import ImageStore
 from tools.base import DeliveredImage, ToolArgsError, ToolContext, ToolResult, ToolSpec
+from tools.engine_plan import (
+    Plan,
+    check_edit,
+    check_n,
+    fit_size,
+    fold_negative,
+    plan_for,
+    resolve,
+    steps_for,
+)
 from tools.image_args import GENERATE_IMAGE_SPEC, GenerateImageArgs
 
 log = logging.getLogger(__name__)
@@ -33,51 +44,70 @@ class ImageLimits:
     guidance_scale: float
     max_side: int = 1536
     max_images: int = 4
+    # The operator's EASEL_IMAGE_SIZE: every engine's default when set (fitted to the
+    # sizes an engine makes); unset, each engine uses its own.
+    fixed_size: tuple[int, int] | None = None
 
 
 class GenerateImageTool:
     spec: ToolSpec = GENERATE_IMAGE_SPEC
 
     def __init__(self, runner: JobRunner, store: ImageStore, limits: ImageLimits,
-                 image_check: ImageCheck) -> None:
+                 image_check: ImageCheck, engines: EngineSet | None = None) -> None:
         """`image_check` is required: every output image passes it before it is stored
-        (a disabled gate passes everything, loudly; a missing check is not an option)."""
+        (a disabled gate passes everything, loudly; a missing check is not an option).
+        `engines`: the deployment's named engines, chosen per request by `ctx.engine`."""
         self.runner = runner
         self.store = store
         self.limits = limits
         self.image_check = image_check
+        self.engines = engines
 
-    def build_request(self, args: GenerateImageArgs, steps: int | None = None) -> ImageRequest:
+    def build_request(self, args: GenerateImageArgs, steps: int | None = None,
+                      engine: str | None = None, plan: Plan | None = None) -> ImageRequest:
+        named = resolve(self.engines, engine)
+        plan = plan if plan is not None else Plan()
         if args.size:
             try:
                 width, height = parse_size(args.size, self.limits.max_side)
             except ValueError as exc:
                 raise ToolArgsError(str(exc)) from None
+        elif named is not None:
+            width, height = self.limits.fixed_size or named.engine.default_size
         else:
             width, height = self.limits.default_size
+        width, height = fit_size(named, width, height, bool(args.size), plan)
         if args.n > self.limits.max_images:
             raise ToolArgsError(f"at most {self.limits.max_images} images per request")
+        check_n(named, args.n)
+        prompt, negative = fold_negative(named, args.prompt, args.negative_prompt or None, plan)
         seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
         return ImageRequest(
-            prompt=args.prompt,
+            prompt=prompt,
             n=args.n,
             width=width,
             height=height,
-            steps=steps or self.limits.steps,
-            guidance_scale=self.limits.guidance_scale,
+            steps=steps_for(named, steps, self.limits.steps),
+            guidance_scale=getattr(named.engine, "guidance_scale", 0.0) if named is not None
+            else self.limits.guidance_scale,
             seed=seed,
-            negative_prompt=args.negative_prompt or None,
+            negative_prompt=negative,
         )
 
     async def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
         assert isinstance(args, GenerateImageArgs)
-        request = self.build_request(args, ctx.steps)
-        return await self.deliver(await self.submit(request, ctx), ctx, request)
+        plan = plan_for(resolve(self.engines, ctx.engine))
+        request = self.build_request(args, ctx.steps, ctx.engine, plan)
+        result = await self.submit(request, ctx, plan)
+        return finish(await self.deliver(result, ctx, request), result, plan)
 
-    async def submit(self, request: ImageRequest, ctx: ToolContext) -> ImageResult:
+    async def submit(self, request: ImageRequest, ctx: ToolContext, plan: Plan | None = None
+                     ) -> ImageResult:
         """Queue the job and wait for it, passing its events on. Raises `QuotaExceeded`
         (nothing queued), `JobCancelled` or `GenerationError`."""
-        handle = await self.runner.submit(ImageJob(request, ctx.user_id, ctx.tenant_id))
+        job = ImageJob(request, ctx.user_id, ctx.tenant_id,
+                       engine=plan.engine if plan is not None else None)
+        handle = await self.runner.submit(job)
         return await handle.wait(self._checked(ctx) if ctx.progress is not None else None)
 
     def _checked(self, ctx: ToolContext) -> EventSink:
@@ -149,11 +179,33 @@ class EditImageTool:
         source = await g.store.open(args.image_id)
         if source is None:
             raise ToolArgsError("that image is no longer available; make a new one")
+        named = resolve(g.engines, ctx.engine)
+        check_edit(named)
+        plan = plan_for(named)
+        width, height = fit_size(named, source.width, source.height, False, plan)
+        check_n(named, args.n)
+        prompt, negative = fold_negative(named, args.prompt, args.negative_prompt or None, plan)
         seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
         request = ImageRequest(
-            prompt=args.prompt, n=args.n, width=source.width, height=source.height,
-            steps=ctx.steps or g.limits.steps, guidance_scale=g.limits.guidance_scale,
-            seed=seed, negative_prompt=args.negative_prompt or None,
+            prompt=prompt, n=args.n, width=width, height=height,
+            steps=steps_for(named, ctx.steps, g.limits.steps),
+            guidance_scale=getattr(named.engine, "guidance_scale", 0.0) if named is not None
+            else g.limits.guidance_scale,
+            seed=seed, negative_prompt=negative,
             init_image=source.convert("RGB"), strength=args.strength,
         )
-        return await g.deliver(await g.submit(request, ctx), ctx, request)
+        result = await g.submit(request, ctx, plan)
+        return finish(await g.deliver(result, ctx, request), result, plan)
+
+
+def finish(out: ToolResult, result: ImageResult, plan: Plan) -> ToolResult:
+    """What the engine plan adds to a delivered result: the notes for the user, the
+    prompt the engine says it used, which engine drew it, whether seeds reproduce."""
+    if result.revised_prompt:
+        out.prompt = result.revised_prompt
+    if plan.notes:
+        out.text = " ".join([*plan.notes, out.text]).strip()
+    if not plan.reproducible:
+        out.images = [replace(i, reproducible=False) for i in out.images]
+    out.engine = plan.engine
+    return out

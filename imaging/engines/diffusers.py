@@ -17,6 +17,7 @@ from PIL import Image
 from imaging.demo import display_size as demo_sizes
 from imaging.demo import recommended_settings, upscale
 from imaging.engine import (
+    EngineCapabilities,
     GenerationError,
     ImageRequest,
     ImageResult,
@@ -65,6 +66,7 @@ class DiffusersEngine:
         self._img2img: Any = None
         self.previewer: LatentPreviewer | None = None
         self._preview_fitted = False
+        self.capabilities = EngineCapabilities(max_n=max_batch_images)
 
     @classmethod
     def load(cls, model: str, *, device: str = "auto", dtype: str = "auto",

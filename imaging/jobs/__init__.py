@@ -16,10 +16,11 @@ from imaging.jobs.model import (
     QuotaExceeded,
 )
 from imaging.jobs.quotas import QuotaConfig, Quotas
+from imaging.jobs.router import EngineRouter
 from imaging.jobs.runner import JobRunner
 
 __all__ = [
-    "EventSink", "ImageJob", "JobCancelled", "JobEvent", "JobHandle", "JobInfo", "JobMetrics",
+    "EngineRouter", "EventSink", "ImageJob", "JobCancelled", "JobEvent", "JobHandle", "JobInfo", "JobMetrics",
     "JobProgress", "JobQueued", "JobRunner", "JobState", "LocalJobRunner", "NoMetrics",
     "QuotaConfig", "QuotaExceeded", "Quotas",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -44,6 +46,7 @@ class RunningBatch:
     expected_s: float
     last_preview: float | None = None
     preview_s: float = 0.0
+    task: asyncio.Future[Any] | None = None  # a remote engine's call, cancelled with its job
     _rows: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:

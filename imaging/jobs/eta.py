@@ -8,7 +8,8 @@ seen yet borrows the average of the keys that were, scaled by pixel count.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from typing import Protocol
 
 from imaging.engine import ImageRequest
 
@@ -24,11 +25,15 @@ class Throughput:
         self.alpha = alpha
         self._rate: dict[Hashable, float] = {}  # seconds per image-step, per batch key
         self._per_pixel: float | None = None  # seconds per pixel-step, over all keys
+        self.per_image: float | None = None  # wall seconds per image, for /models
 
     def observe(self, reqs: list[ImageRequest], seconds: float) -> None:
         if not reqs or seconds <= 0:
             return
         images = sum(r.n for r in reqs)
+        per_image = seconds / images
+        self.per_image = per_image if self.per_image is None else \
+            self.per_image + self.alpha * (per_image - self.per_image)
         steps = max(1, reqs[0].steps)
         rate = seconds / (images * steps)
         key = reqs[0].batch_key()
@@ -52,3 +57,34 @@ class Throughput:
 
 def _pixels(req: ImageRequest) -> int:
     return max(1, req.width * req.height)
+
+
+class _Running(Protocol):
+    started: float
+    expected_s: float
+
+
+class _Waiting(Protocol):
+    @property
+    def job(self) -> _Job: ...
+
+
+class _Job(Protocol):
+    id: str
+    request: ImageRequest
+
+
+def positions(plan: Sequence[Sequence[_Waiting]], running: Sequence[_Running],
+              throughput: Throughput, lanes: int, now: float) -> dict[str, tuple[int, float]]:
+    """Each waiting job's place in line and ETA, given the batches in the order they will
+    run. With several workers (`lanes`) the work ahead drains that many times as fast."""
+    lanes = max(1, lanes)
+    ahead_s = sum(max(0.0, r.expected_s - (now - r.started)) for r in running) / lanes
+    out: dict[str, tuple[int, float]] = {}
+    ahead_jobs = 0
+    for batch in plan:
+        ahead_s += sum(throughput.seconds(e.job.request) for e in batch) / lanes
+        for e in batch:
+            out[e.job.id] = (ahead_jobs + 1, ahead_s)
+        ahead_jobs += len(batch)
+    return out

@@ -28,8 +28,10 @@ T = TypeVar("T", bound=Queued)
 
 
 class FairQueue(Generic[T]):
-    def __init__(self, max_batch_images: int) -> None:
+    def __init__(self, max_batch_images: int, max_batch_jobs: int | None = None) -> None:
+        """`max_batch_jobs`: 1 for engines that serve one request per call (remote APIs)."""
         self.max_batch_images = max_batch_images
+        self.max_batch_jobs = max_batch_jobs
         self._lines: OrderedDict[str, deque[T]] = OrderedDict()
         self._size = 0
 
@@ -55,7 +57,7 @@ class FairQueue(Generic[T]):
         return True
 
     def take_batch(self) -> list[T]:
-        batch = _take(self._lines, self.max_batch_images)
+        batch = _take(self._lines, self.max_batch_images, self.max_batch_jobs)
         self._size -= len(batch)
         return batch
 
@@ -64,11 +66,12 @@ class FairQueue(Generic[T]):
         lines = OrderedDict((u, deque(q)) for u, q in self._lines.items())
         batches = []
         while lines:
-            batches.append(_take(lines, self.max_batch_images))
+            batches.append(_take(lines, self.max_batch_images, self.max_batch_jobs))
         return batches
 
 
-def _take(lines: OrderedDict[str, deque[T]], max_images: int) -> list[T]:
+def _take(lines: OrderedDict[str, deque[T]], max_images: int, max_jobs: int | None
+          ) -> list[T]:
     if not lines:
         return []
     user, line = next(iter(lines.items()))
@@ -79,6 +82,8 @@ def _take(lines: OrderedDict[str, deque[T]], max_images: int) -> list[T]:
     batch, images = [first], first.request.n
     key = first.request.batch_key()
     for other in list(lines):
+        if max_jobs is not None and len(batch) >= max_jobs:
+            break
         if other == user:
             continue
         oq = lines[other]

@@ -1,11 +1,12 @@
-"""The in-process runner: the fair queue, one engine thread, events back on the loop.
+"""The in-process runner: the fair queue, engine threads, events back on the loop.
 
-`submit` admits a job (quotas), queues it and returns its handle at once. The worker takes
+`submit` admits a job (quotas), queues it and returns its handle at once. A worker takes
 the next fair batch (imaging/jobs/fair.py) and runs it as one pipeline call in the engine
-thread, never on the event loop. The engine's step callback comes back here in that
-thread: it stops the batch when every job in it was cancelled, asks for a preview about
-once a second, and hops to the loop to emit `JobProgress`. Waiting jobs hear their place
-in line (`JobQueued`) when it changes, at most once a second each.
+thread, never on the event loop; `concurrency` workers run side by side (a remote
+engine's `max_concurrency`). The step callback stops a batch whose jobs were all
+cancelled, asks for a preview about once a second and emits `JobProgress` on the loop.
+A remote engine (`agenerate`) runs on the loop, one job per call, cancelled at once with
+its job. Waiting jobs hear their place in line (`JobQueued`) at most once a second.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from imaging.engine import GenerationError, ImageEngine, Interrupted, StepInfo
 from imaging.jobs.batch import Entry, RunningBatch
-from imaging.jobs.eta import Throughput
+from imaging.jobs.eta import Throughput, positions
 from imaging.jobs.fair import FairQueue
 from imaging.jobs.handle import JobHandle
 from imaging.jobs.model import (
@@ -34,6 +35,7 @@ from imaging.jobs.model import (
     JobState,
     NoMetrics,
     QuotaExceeded,
+    engine_failure,
 )
 from imaging.jobs.quotas import Quotas
 
@@ -44,24 +46,30 @@ class LocalJobRunner:
     def __init__(self, engine: ImageEngine, *, max_batch_images: int | None = None,
                  quotas: Quotas | None = None, metrics: JobMetrics | None = None,
                  throughput: Throughput | None = None, announce_interval_s: float = 1.0,
-                 preview_interval_s: float = 1.0,
+                 preview_interval_s: float = 1.0, concurrency: int | None = None,
+                 executor: Executor | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        """`executor`: the engine thread, shared by local engines on one device so two
+        pipelines never fight over it (owned by the caller then; else made here)."""
         self.engine = engine
         self.max_batch_images = max_batch_images or engine.max_batch_images
+        self.remote = hasattr(engine, "agenerate")
+        self.concurrency = concurrency or getattr(engine, "max_concurrency", 1)
         self.quotas = quotas
         self.metrics = metrics or NoMetrics()
         self.throughput = throughput or Throughput()
         self.announce_interval_s = announce_interval_s
         self.preview_interval_s = preview_interval_s
         self.clock = clock
-        self._queue: FairQueue[Entry] = FairQueue(self.max_batch_images)
+        self._queue: FairQueue[Entry] = FairQueue(self.max_batch_images, 1 if self.remote else None)
         self._jobs: dict[str, Entry] = {}  # every job not yet ended, by id
-        self._running: RunningBatch | None = None
+        self._running: list[RunningBatch] = []
         self._wake = asyncio.Event()
         self._dirty = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="easel-engine")
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="easel-engine")
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
         self.batches_run = 0
         self.preview_seconds = 0.0  # engine-thread time spent making previews (bench)
 
@@ -71,6 +79,9 @@ class LocalJobRunner:
         return len(self._queue)
 
     pending = queue_length  # /healthz's name for it
+
+    def seconds_per_image(self) -> float | None:
+        return self.throughput.per_image
 
     async def submit(self, job: ImageJob) -> JobHandle:
         if job.request.n > self.max_batch_images:
@@ -111,26 +122,28 @@ class LocalJobRunner:
                 continue
             pos, eta = positions.get(e.job.id, (None, None))
             out.append(JobInfo(e.job.id, user, e.state, e.job.request.prompt, e.job.request.n,
-                               pos, round(eta, 1) if eta is not None else None,
-                               e.step, e.total))
+                               pos, None if eta is None else round(eta, 1), e.step, e.total))
         return out
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+                await worker
+        self._workers = []
         for entry in list(self._jobs.values()):
             self._end(entry, JobState.FAILED, GenerationError("the server is shutting down"))
         for task in list(self._tasks):
             task.cancel()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._owns_executor:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
     # ---- lifecycle -----------------------------------------------------------------
     def _start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._run(), name="easel-job-runner")
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._run(), name=f"easel-job-runner-{i}")
+                             for i in range(self.concurrency)]
             self._spawn(self._announce_forever(), "easel-job-positions")
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -149,7 +162,10 @@ class LocalJobRunner:
             self.metrics.queue_depth(len(self._queue))
             self._end(entry, JobState.CANCELLED, JobCancelled("cancelled before it started"))
             self._dirty.set()
-        # A running job stops at its next step (see `_on_step`).
+        # A running job stops at its next step (see `_on_step`); a remote call at once.
+        for run in self._running:
+            if run.task is not None and all(e.cancel_requested for e in run.entries):
+                run.task.cancel()
         return True
 
     def _end(self, entry: Entry, state: JobState, error: BaseException | None = None) -> None:
@@ -179,29 +195,31 @@ class LocalJobRunner:
             reqs = [e.job.request for e in batch]
             run = RunningBatch(batch, started=now,
                                expected_s=sum(self.throughput.seconds(r) for r in reqs))
-            self._running = run
+            self._running.append(run)
             self._dirty.set()
             t0 = time.perf_counter()
+            on_step = functools.partial(self._on_step, loop, run)
             try:
-                results = await loop.run_in_executor(
-                    self._executor, self.engine.generate, reqs,
-                    functools.partial(self._on_step, loop, run))
+                if self.remote:
+                    run.task = asyncio.ensure_future(self.engine.agenerate(reqs, on_step))  # type: ignore[attr-defined]
+                    results = await run.task
+                else:
+                    results = await loop.run_in_executor(
+                        self._executor, self.engine.generate, reqs, on_step)
             except Interrupted:
                 results = None  # every job of the batch was cancelled: nothing to deliver
             except asyncio.CancelledError:
-                raise
+                if run.task is None or not run.task.cancelled() or \
+                        not all(e.cancel_requested for e in batch):
+                    raise  # the runner itself is closing
+                results = None
             except Exception as exc:
-                # The operator needs the traceback; the user gets the short message.
-                log.exception("image engine failed on a batch of %d job(s)", len(batch))
-                err = exc if isinstance(exc, GenerationError) else GenerationError(
-                    f"the image model failed ({type(exc).__name__})")
-                if err is not exc:
-                    err.__cause__ = exc
+                err = engine_failure(exc, getattr(self.engine, "name", "engine"), len(batch))
                 for e in batch:
                     self._end(e, JobState.FAILED, err)
                 continue
             finally:
-                self._running = None
+                self._running.remove(run)
                 self._dirty.set()
             seconds = time.perf_counter() - t0
             self.batches_run += 1
@@ -248,20 +266,10 @@ class LocalJobRunner:
                 e.step, e.total = step, total
                 e.handle.emit(JobProgress(e.job.id, step, total, preview))
 
-    # ---- positions -----------------------------------------------------------------
     def _positions(self) -> dict[str, tuple[int, float]]:
-        """Each waiting job's place in line and ETA, from the order the worker follows."""
-        now = self.clock()
-        run = self._running
-        ahead_s = max(0.0, run.expected_s - (now - run.started)) if run else 0.0
-        out: dict[str, tuple[int, float]] = {}
-        ahead_jobs = 0
-        for batch in self._queue.plan():
-            ahead_s += sum(self.throughput.seconds(e.job.request) for e in batch)
-            for e in batch:
-                out[e.job.id] = (ahead_jobs + 1, ahead_s)
-            ahead_jobs += len(batch)
-        return out
+        """Each waiting job's place in line and ETA, from the order the workers follow."""
+        return positions(self._queue.plan(), self._running, self.throughput,
+                         self.concurrency, self.clock())
 
     async def _announce_forever(self) -> None:
         loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ knows about chats: a user is an opaque id, a tenant an opaque group of users.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,9 @@ from typing import Protocol
 
 from PIL import Image
 
-from imaging.engine import EngineError, ImageRequest
+from imaging.engine import EngineError, GenerationError, ImageRequest
+
+log = logging.getLogger(__name__)
 
 
 class JobState(StrEnum):
@@ -37,6 +40,7 @@ class ImageJob:
     request: ImageRequest
     user: str
     tenant: str | None = None
+    engine: str | None = None  # a named engine of the deployment; None = the default
     id: str = field(default_factory=new_job_id)
     submitted: float = field(default_factory=time.monotonic)
 
@@ -112,3 +116,16 @@ class NoMetrics:
 
     def job_ended(self, outcome: str) -> None:
         pass
+
+
+def engine_failure(exc: Exception, engine: str, jobs: int) -> GenerationError:
+    """What the jobs of a failed batch end with, logged for the operator."""
+    if isinstance(exc, GenerationError):
+        # Already said in words (a remote refusal, a timeout): no traceback needed.
+        log.warning("%s failed on %d job(s): %s", engine, jobs, exc)
+        return exc
+    # The operator needs the traceback; the user gets the short message.
+    log.exception("image engine %s failed on a batch of %d job(s)", engine, jobs)
+    err = GenerationError(f"the image model failed ({type(exc).__name__})")
+    err.__cause__ = exc
+    return err

@@ -1,0 +1,270 @@
+"""A ComfyUI server as an engine: one workflow run per image, over its HTTP and websocket API.
+
+Per image: open `/ws?clientId=…` (a fresh client id, so every message on it is this
+run's), `POST /prompt` with the filled-in workflow, then read the socket: `progress`
+messages are steps, binary frames are previews (4-byte event type 1, 4-byte image
+format, the JPEG/PNG bytes; type 4 carries a JSON metadata block first),
+`executing` with `node: null` (or `execution_success`) ends it, `execution_error` fails
+it. The pictures come from `/history/{prompt_id}` and `/view`. An edit first uploads the
+picture with `POST /upload/image`. A cancelled job interrupts its run and leaves the
+queue (`POST /interrupt`, `POST /queue {"delete": [...]}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import struct
+import uuid
+from typing import Any
+
+import aiohttp
+from PIL import Image
+
+from imaging.engine import (
+    EngineCapabilities,
+    GenerationError,
+    ImageRequest,
+    ImageResult,
+    StepCallback,
+    StepInfo,
+)
+from imaging.engines.comfyui_workflow import Workflow, WorkflowError
+
+log = logging.getLogger(__name__)
+
+PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA = 1, 4
+
+
+class ComfyUIEngine:
+    max_batch_images = 4
+
+    def __init__(self, *, name: str, base_url: str, workflow: Workflow,
+                 edit_workflow: Workflow | None = None, default_size: tuple[int, int] = (1024, 1024),
+                 sizes: tuple[tuple[int, int], ...] | None = None, default_steps: int = 20,
+                 timeout_s: float = 300.0, max_concurrency: int = 2) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.workflow = workflow
+        self.edit_workflow = edit_workflow
+        self.default_size = default_size
+        self.default_steps = default_steps
+        self.timeout_s = timeout_s
+        self.max_concurrency = max_concurrency
+        used = workflow.used
+        sized = {"width", "height"} <= used
+        self.capabilities = EngineCapabilities(
+            sizes=sizes if sizes or sized else (default_size,), max_n=self.max_batch_images,
+            edits=edit_workflow is not None, negative_prompt="negative_prompt" in used,
+            seeds="seed" in used, previews=True, steps="steps" in used)
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
+                        ) -> list[ImageResult]:
+        return [await self._job(req, on_step) for req in reqs]
+
+    async def _job(self, req: ImageRequest, on_step: StepCallback | None) -> ImageResult:
+        if req.is_edit and self.edit_workflow is None:
+            raise GenerationError(f"{self.name} has no edit workflow")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(base_url=self.base_url + "/")
+        image_name = await self._upload(req.init_image) if req.is_edit else None
+        progress = _Progress(req.n, on_step)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                parts = await asyncio.gather(*(
+                    self._run(req, i, image_name, progress) for i in range(req.n)))
+        except TimeoutError:
+            raise GenerationError(f"{self.name} did not finish within "
+                                  f"{self.timeout_s:.0f} s") from None
+        except aiohttp.ClientError as exc:
+            raise GenerationError(f"I could not reach {self.name} "
+                                  f"({type(exc).__name__})") from exc
+        seeds = [req.seed + i for i in range(req.n)]
+        return ImageResult(req, [p for p in parts], seeds)
+
+    def _values(self, req: ImageRequest, i: int, image_name: str | None) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "prompt": req.prompt, "negative_prompt": req.negative_prompt or "",
+            "seed": req.seed + i, "width": req.width, "height": req.height, "steps": req.steps}
+        if image_name is not None:
+            values["image"] = image_name
+            values["denoise"] = req.strength if req.strength is not None else 0.6
+        return values
+
+    async def _run(self, req: ImageRequest, i: int, image_name: str | None,
+                   progress: _Progress) -> Image.Image:
+        workflow = self.edit_workflow if image_name is not None else self.workflow
+        assert workflow is not None and self._session is not None
+        try:
+            graph = workflow.fill(self._values(req, i, image_name))
+        except WorkflowError as exc:
+            raise GenerationError(f"{self.name}: {exc}") from None
+        client_id = uuid.uuid4().hex
+        async with self._slots, self._session.ws_connect(f"ws?clientId={client_id}") as ws:
+            async with self._session.post("prompt", json={"prompt": graph,
+                                                          "client_id": client_id}) as resp:
+                answer = await _json(resp)
+                if resp.status != 200 or "prompt_id" not in answer:
+                    raise GenerationError(f"{self.name} rejected the workflow: "
+                                          f"{_comfy_error(answer, resp.status)}")
+            prompt_id = answer["prompt_id"]
+            try:
+                await self._follow(ws, prompt_id, i, progress)
+            except (asyncio.CancelledError, Exception):
+                await asyncio.shield(self._abandon(prompt_id))
+                raise
+        return await self._fetch(prompt_id)
+
+    async def _follow(self, ws: aiohttp.ClientWebSocketResponse, prompt_id: str, i: int,
+                      progress: _Progress) -> None:
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                preview = await asyncio.to_thread(_preview, msg.data)
+                if preview is not None:
+                    progress.preview(i, preview)
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            event = json.loads(msg.data)
+            kind, data = event.get("type"), event.get("data") or {}
+            if data.get("prompt_id") not in (None, prompt_id):
+                continue
+            if kind == "progress":
+                progress.step(i, int(data.get("value", 0)), int(data.get("max", 1)))
+            elif kind == "execution_error":
+                raise GenerationError(f"{self.name} failed running the workflow: "
+                                      f"{str(data.get('exception_message', '')).strip()[:200]}")
+            elif kind == "execution_interrupted":
+                raise GenerationError(f"{self.name} interrupted the run")
+            elif kind == "execution_success" or (kind == "executing" and data.get("node") is None
+                                                 and data.get("prompt_id") == prompt_id):
+                return
+        raise GenerationError(f"{self.name} closed the connection before the picture was ready")
+
+    async def _fetch(self, prompt_id: str) -> Image.Image:
+        assert self._session is not None
+        async with self._session.get(f"history/{prompt_id}") as resp:
+            history = await _json(resp)
+        outputs = (history.get(prompt_id) or {}).get("outputs") or {}
+        images = [img for out in outputs.values() for img in out.get("images", [])
+                  if img.get("type", "output") == "output"]
+        if not images:
+            raise GenerationError(f"{self.name} finished without an output image (does the "
+                                  "workflow end in a SaveImage node?)")
+        first = images[0]
+        params = {"filename": first["filename"], "subfolder": first.get("subfolder", ""),
+                  "type": first.get("type", "output")}
+        async with self._session.get("view", params=params) as resp:
+            if resp.status != 200:
+                raise GenerationError(f"{self.name} could not send the picture "
+                                      f"(HTTP {resp.status})")
+            data = await resp.read()
+        return await asyncio.to_thread(_decode, data, self.name)
+
+    async def _upload(self, image: Image.Image | None) -> str:
+        assert image is not None and self._session is not None
+        png = await asyncio.to_thread(_png, image)
+        form = aiohttp.FormData()
+        form.add_field("image", png, filename=f"easel-{uuid.uuid4().hex[:12]}.png",
+                       content_type="image/png")
+        form.add_field("overwrite", "true")
+        form.add_field("type", "input")
+        try:
+            async with self._session.post("upload/image", data=form) as resp:
+                answer = await _json(resp)
+        except aiohttp.ClientError as exc:
+            raise GenerationError(f"I could not reach {self.name} "
+                                  f"({type(exc).__name__})") from exc
+        if resp.status != 200 or "name" not in answer:
+            raise GenerationError(f"{self.name} did not take the picture (HTTP {resp.status})")
+        sub = answer.get("subfolder") or ""
+        return f"{sub}/{answer['name']}" if sub else answer["name"]
+
+    async def _abandon(self, prompt_id: str) -> None:
+        """Best effort: stop the run if it is executing, drop it if it still waits."""
+        assert self._session is not None
+        for path, body in (("interrupt", {"prompt_id": prompt_id}),
+                           ("queue", {"delete": [prompt_id]})):
+            try:
+                async with self._session.post(path, json=body) as resp:
+                    await resp.read()
+            except aiohttp.ClientError as exc:
+                log.warning("%s: could not cancel run %s: %s", self.name, prompt_id, exc)
+
+
+class _Progress:
+    """The job's steps and previews over its n runs: it is as far as its slowest run."""
+
+    def __init__(self, n: int, on_step: StepCallback | None) -> None:
+        self.on_step = on_step
+        self.steps = [0] * n
+        self.totals = [1] * n
+        self.previews: list[Image.Image | None] = [None] * n
+
+    def step(self, i: int, value: int, total: int) -> None:
+        self.steps[i], self.totals[i] = value, max(1, total)
+        if self.on_step is not None:
+            previews = list(self.previews)
+            self.on_step(StepInfo(min(self.steps), max(self.totals),
+                                  lambda: None if None in previews else previews))  # type: ignore[arg-type, return-value]
+
+    def preview(self, i: int, image: Image.Image) -> None:
+        self.previews[i] = image
+
+
+def _preview(frame: bytes) -> Image.Image | None:
+    if len(frame) < 8:
+        return None
+    event = struct.unpack(">I", frame[:4])[0]
+    if event == PREVIEW_IMAGE:
+        data = frame[8:]
+    elif event == PREVIEW_IMAGE_WITH_METADATA:
+        meta_len = struct.unpack(">I", frame[4:8])[0]
+        data = frame[8 + meta_len:]
+    else:
+        return None
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image.convert("RGB")
+    except OSError:
+        return None
+
+
+async def _json(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+    try:
+        data = await resp.json(content_type=None)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _comfy_error(answer: dict[str, Any], status: int) -> str:
+    err = answer.get("error")
+    if isinstance(err, dict):
+        return str(err.get("message") or err.get("type") or f"HTTP {status}")[:200]
+    return f"HTTP {status}"
+
+
+def _decode(data: bytes, name: str) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image.convert("RGB")
+    except OSError as exc:
+        raise GenerationError(f"{name} sent a picture easel cannot read") from exc
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
