@@ -164,11 +164,13 @@ def image_content(reply: Reply, user_id: str) -> str:
         lines.append(f"**Prompt used:** {escape_markdown(shorten(reply.prompt, 1200))}")
     facts = []
     if reply.images:
-        seeds = ", ".join(str(i.seed) for i in reply.images)
-        facts.append(f"seed {seeds}")
+        if all(i.reproducible for i in reply.images):  # an engine without seeds has none
+            facts.append("seed " + ", ".join(str(i.seed) for i in reply.images))
         facts.append(f"{reply.images[0].width}×{reply.images[0].height}")
     if reply.steps:
         facts.append(f"{reply.steps} steps")
+    if reply.engine:
+        facts.append(reply.engine)
     if facts:
         lines.append("-# " + " · ".join(facts))
     if reply.withheld:

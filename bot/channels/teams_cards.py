@@ -51,9 +51,10 @@ def attachment(card: dict[str, Any]) -> dict[str, Any]:
 
 def result_card(*, image_urls: list[str], prompt: str, seeds: list[int], size: str,
                 generation_id: str | None, title: str = "", note: str = "",
-                full_urls: list[str | None] | None = None, with_actions: bool = True
-                ) -> dict[str, Any]:
-    """The image(s), the prompt used (collapsed), the seed, and the actions."""
+                full_urls: list[str | None] | None = None, with_actions: bool = True,
+                engine: str | None = None) -> dict[str, Any]:
+    """The image(s), the prompt used (collapsed), the seed (none when the engine has no
+    seed control), the engine (when there are several), and the actions."""
     ref = {"generation_id": generation_id} if generation_id else {}
     body: list[dict[str, Any]] = []
     if title:
@@ -79,8 +80,9 @@ def result_card(*, image_urls: list[str], prompt: str, seeds: list[int], size: s
         # Two per row keeps the pictures large enough on a phone.
         for start in range(0, len(columns), 2):
             body.append({"type": "ColumnSet", "columns": columns[start:start + 2]})
-    seeds_text = ", ".join(str(s) for s in seeds)
-    body.append({"type": "TextBlock", "text": f"seed {seeds_text} · {size}", "isSubtle": True,
+    facts = [f"seed {', '.join(str(s) for s in seeds)}"] if seeds else []
+    facts += [size, engine] if engine else [size]
+    body.append({"type": "TextBlock", "text": " · ".join(facts), "isSubtle": True,
                  "size": "Small", "wrap": True, "spacing": "Small"})
     if note:
         body.append({"type": "TextBlock", "text": note, "wrap": True, "color": "Warning"})

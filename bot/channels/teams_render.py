@@ -92,7 +92,9 @@ class TeamsRenderer:
             image_urls=[r.url for r in rendered],
             full_urls=[r.full_url for r in rendered],
             prompt=reply.prompt or "",
-            seeds=[i.seed for i in reply.images],
+            seeds=[i.seed for i in reply.images] if all(i.reproducible for i in reply.images)
+            else [],
+            engine=reply.engine,
             size=f"{first.width}×{first.height}",
             generation_id=reply.generation_id,
             title=reply.text,

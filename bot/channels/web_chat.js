@@ -68,17 +68,19 @@ function render(div, reply) {
         const how = window.prompt("How should it change? (e.g. make it red)");
         if (how && how.trim()) send(`/edit${n} ${how.trim()}`, reply.generation_id);
       }),
-      el("a", {className: "button", href: im.url, download: `easel-${im.seed}.png`,
+      el("a", {className: "button", href: im.url, download: `easel-${im.seed ?? i + 1}.png`,
                textContent: "Download", title: "The full-size image"}));
     if (reply.images.length > 1) {
       acts.append(button("Use this one", () => send(`/pick ${i + 1}`, reply.generation_id)));
     }
     grid.append(el("figure", {},
-      img, el("figcaption", {textContent: `#${i + 1} · seed ${im.seed} · ${im.width}×${im.height}`}),
+      img, el("figcaption", {textContent: [`#${i + 1}`, im.seed === null ? null : `seed ${im.seed}`,
+        `${im.width}×${im.height}`, reply.engine].filter(Boolean).join(" · ")}),
       acts));
   });
   div.append(grid);
-  if (reply.withheld || (reply.text && reply.kind !== "images")) div.append(el("div", {textContent: reply.text}));
+  // An images reply's text is a note about them (withheld ones, a size the engine rounded).
+  if (reply.text) div.append(el("div", {className: "note", textContent: reply.text}));
   if (reply.prompt) {
     const prompt = reply.prompt;
     const copy = button("Copy prompt", async () => {

@@ -20,8 +20,10 @@ def reply_json(reply: Reply) -> dict[str, Any]:
         "text": reply.text,
         "prompt": reply.prompt,
         "user_prompt": reply.user_prompt,
-        "images": [{"url": f"/images/{im.image_id}", "seed": im.seed, "width": im.width,
-                    "height": im.height} for im in reply.images],
+        # An engine without seed control has no seed worth showing: null.
+        "images": [{"url": f"/images/{im.image_id}", "seed": im.seed if im.reproducible
+                    else None, "width": im.width, "height": im.height} for im in reply.images],
+        "engine": reply.engine,
         "withheld": reply.withheld,
         "generation_id": reply.generation_id,
         "retry_after_s": reply.retry_after_s,
