@@ -211,8 +211,9 @@ class Studio:
             mark = " ← current" if g.id == record.current_id else ""
             ago = _ago(time.time() - g.created)
             what = {"edit": "edit", "vary": "variation", "upload": "your upload"}.get(g.kind, "new")
+            seed = f", seed {g.seeds[0]}" if g.reproducible else f", {g.engine}"
             lines.append(f"- `{g.id}` {ago} ({what}, {len(g.image_ids)} image"
-                         f"{'s' if len(g.image_ids) != 1 else ''}, seed {g.seeds[0]}): "
+                         f"{'s' if len(g.image_ids) != 1 else ''}{seed}): "
                          f"“{_short(g.user_text, 60)}” → {_short(g.prompt, 140)}{mark}")
         return "\n".join(lines)
 

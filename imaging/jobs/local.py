@@ -212,6 +212,7 @@ class LocalJobRunner:
                 if run.task is None or not run.task.cancelled() or \
                         not all(e.cancel_requested for e in batch):
                     raise  # the runner itself is closing
+                self._stop(batch)  # its call was cancelled with its jobs
                 results = None
             except Exception as exc:
                 err = engine_failure(exc, getattr(self.engine, "name", "engine"), len(batch))

@@ -290,3 +290,34 @@ def test_the_example_engines_file_and_workflows_load():
 
     assert {"prompt", "seed", "width"} <= Workflow.load(DEPLOY / "comfyui/txt2img.json").used
     assert "image" in Workflow.load(DEPLOY / "comfyui/img2img.json", edit=True).used
+
+
+# ---- a remote engine behind the runner -----------------------------------------------------
+async def test_a_remote_engine_queues_fairly_within_its_concurrency_and_cancels_at_once():
+    from imaging.jobs import ImageJob, JobCancelled, LocalJobRunner
+
+    async with images_api(hold=asyncio.Event()) as fake:
+        engines = _engines([_openai(fake.url, "dall-e-2", max_concurrency=2)])
+        runner = LocalJobRunner(engines.get("dalle").engine)
+
+        def job(user: str, prompt: str) -> ImageJob:
+            return ImageJob(ImageRequest(prompt, width=512, height=512), user)
+
+        greedy = [await runner.submit(job("greedy", f"g{i}")) for i in range(4)]
+        other = await runner.submit(job("other", "o0"))
+        while len(fake.calls) < 2:  # two in flight: max_concurrency
+            fake.arrived.clear()
+            await asyncio.wait_for(fake.arrived.wait(), 10)
+        assert fake.in_flight == 2 and runner.queue_length == 3
+        # The other user's one job goes next, before the greedy user's third.
+        assert [c.body["prompt"] for c in fake.calls] == ["g0", "o0"]
+        assert await runner.cancel(greedy[0].id)  # a running remote call stops at once
+        with pytest.raises(JobCancelled):
+            await greedy[0].result()
+        fake.hold.set()
+        assert len((await other.result()).images) == 1
+        for h in greedy[1:]:
+            assert len((await h.result()).images) == 1
+        await runner.close()
+        await engines.aclose()
+    assert [c.body["prompt"] for c in fake.calls] == ["g0", "o0", "g1", "g2", "g3"]
