@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(PY) bench/state.py
 	$(PY) bench/discord.py
 	$(PY) bench/queue.py
+	$(PY) bench/engines.py
+	$(PY) bench/arena.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

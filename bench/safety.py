@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/safety.py [--quick]
 
-Prints p50/p95 latency per prompt (single and batched) and per 512 px image, then block
-rates on the same sets for: the term rules alone, alt-profanity-check alone (if installed;
-`pip install alt-profanity-check`), and the full gate (rules + MiniLM head, standard
-strictness).  Violation sets report recall, benign sets the false-positive rate.
+Prints p50/p95 latency per prompt (single, batched, 20 concurrent turns micro-batched, a
+cache hit) and per 512 px image, then block rates on the same sets for: the term rules
+alone, alt-profanity-check alone (if installed; `pip install alt-profanity-check`), and the
+full gate (rules + MiniLM head, standard strictness).  Violation sets report recall, benign
+sets the false-positive rate.  Last, the image check's false positives on benign pictures
+(demo-model outputs, rendered demo scenes, test patterns, packaged photos), with the
+detector's thresholds alone and with the support it now needs (safety/image_evidence.py).
 """
 
 from __future__ import annotations
@@ -61,9 +64,24 @@ async def text_latency(gate: SafetyGate, texts: list[str], batch: int) -> dict[s
     classifier = gate.text_classifier
     for i in range(0, len(texts) - batch + 1, batch):
         start = time.perf_counter()
-        await classifier.classify(texts[i : i + batch])
+        await classifier.classify([f"{t} ({i})" for t in texts[i : i + batch]])  # not cached
         batched.append((time.perf_counter() - start) / batch)
-    return {"single prompt (gate.check_text)": percentiles(single), f"batched, per prompt (batch {batch})": percentiles(batched)}
+    concurrent = []  # 20 turns at once, each awaiting its own check_text: one encoder pass
+    for i in range(0, len(texts) - 20 + 1, 20):
+        start = time.perf_counter()
+        await asyncio.gather(*(gate.check_text(f"{t} [{i}]", "input", f"u{j}") for j, t in enumerate(texts[i : i + 20])))
+        concurrent.append((time.perf_counter() - start) / 20)
+    cached = []
+    for text in texts[:100]:
+        start = time.perf_counter()
+        await gate.check_text(text, "prompt", "bench")  # checkpoint 2 on the same words
+        cached.append(time.perf_counter() - start)
+    return {
+        "single prompt (gate.check_text)": percentiles(single),
+        f"batched, per prompt (batch {batch})": percentiles(batched),
+        "20 concurrent check_text, per prompt (micro-batched)": percentiles(concurrent),
+        "repeated prompt (verdict cache hit)": percentiles(cached),
+    }
 
 
 def bench_images(n: int) -> dict[str, tuple[float, float]]:
@@ -78,7 +96,9 @@ def bench_images(n: int) -> dict[str, tuple[float, float]]:
     classifier.scores(images[:1])
     single = time_calls(lambda: classifier.scores([images[int(rng.integers(8))]]), n)
     batch4 = [t / 4 for t in time_calls(lambda: classifier.scores(images[:4]), max(4, n // 4))]
-    return {"512 px image, single": percentiles(single), "512 px image, batch of 4 (per image)": percentiles(batch4)}
+    gate = time_calls(lambda: classifier.classify_sync([images[int(rng.integers(8))]]), n)
+    return {"512 px image, detector only": percentiles(single), "512 px image, batch of 4 (per image)": percentiles(batch4),
+            f"512 px image, whole check (+ support, second looks) on {classifier.providers[0]}": percentiles(gate)}
 
 
 def load_sets(shared: Path) -> dict[str, list[Example]]:
@@ -113,6 +133,7 @@ async def gate_blocks(gate: SafetyGate, texts: list[str]) -> list[bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="safety gate benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer latency samples")
+    parser.add_argument("--demo-images", type=int, default=300, help="demo-model pictures to check")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     shared = datasets.shared_dir(os.environ.get("EASEL_SHARED_DIR"))
@@ -163,7 +184,56 @@ def main() -> int:
     own = results["full gate (rules + head)"]["own labelled violations (all)"]
     print(f"Recall on own clear violations (full gate): {pct((sum(own), len(own)))} — target >= 95%")
     print("\nNote: 75% of PartiPrompts and of the own labelled set trained the head; the held-out rows did not.")
+    image_false_positives(args.demo_images)
     return 0
+
+
+def benign_image_sets(demo_images: int) -> dict[str, list[Image.Image]]:
+    """Pictures with no person in them: what the demo model draws, the scenes it learned
+    from, test patterns and the photos installed packages ship."""
+    from imaging.demo import default_model_dir
+    from imaging.demo.evaluate import make_cases
+    from imaging.demo.scenes import render, sample_scene
+    from imaging.engine import ImageRequest
+    from imaging.engines.diffusers import DiffusersEngine
+    from safety.benign_images import packaged_photos, pattern_images
+
+    engine = DiffusersEngine.load(str(default_model_dir()), device="cpu")
+    w, h = engine.default_size
+    cases = make_cases("train", demo_images * 2 // 3, 7) + make_cases("heldout", demo_images - demo_images * 2 // 3, 8)
+    demo: list[Image.Image] = []
+    for i in range(0, len(cases), 4):
+        reqs = [ImageRequest(c.prompt, width=w, height=h, steps=engine.default_steps,
+                             guidance_scale=engine.guidance_scale, seed=i + j) for j, c in enumerate(cases[i : i + 4])]
+        demo += [im for r in engine.generate(reqs) for im in r.images]
+    rng = np.random.default_rng(11)
+    scenes = [render(sample_scene(rng, "train", 0.4), rng, 512 if i % 2 else 256)[0] for i in range(300)]
+    sets = {f"demo-model outputs ({w}x{h})": demo, "rendered demo scenes (256/512 px)": scenes,
+            "test patterns (wheels, gradients, noise, skin blobs...)": [im for _, im in pattern_images(360)]}
+    photos = packaged_photos(80)
+    if photos:
+        sets["packaged photos (scikit-learn samples + crops)"] = photos
+    return sets
+
+
+def image_false_positives(demo_images: int) -> None:
+    sets = benign_image_sets(demo_images)
+    columns = {"detector thresholds alone (before)": NudeNetClassifier(require_support=False, second_look_resolution=320),
+               "with person/skin support + second look (now)": NudeNetClassifier()}
+    rows, flagged = [], []
+    for name, images in sets.items():
+        cells = []
+        for label, classifier in columns.items():
+            verdicts = [v for im in images for v in classifier.classify_sync([im])]
+            blocked = [i for i, v in enumerate(verdicts) if not v.allowed]
+            cells.append(pct((len(blocked), len(images))))
+            flagged += [f"  {label}: {name} #{i}: {verdicts[i].reason}" for i in blocked]
+        rows.append((name, len(images), *cells))
+    total = sum(len(v) for v in sets.values())
+    print("\n## Image check: false positives on benign pictures (target <= 0.5%)\n")
+    print(markdown_table(["set", "images", *columns], rows))
+    print(f"\n{total} benign images in all; withheld:")
+    print("\n".join(flagged) or "  none")
 
 
 if __name__ == "__main__":

@@ -231,6 +231,8 @@ async def main() -> None:
         med = statistics.median(runs)
         print(f"  {label:<34} POST → image at connector: {med * 1000:.0f} ms  "
               f"ratio {med / med_bare:.2f}  (target ≤ 1.10)")
+    gate_cost = statistics.median(e2e) / statistics.median(e2e_nogate)
+    print(f"  full gate / gate off: {gate_cost:.2f}  (target ≤ 1.05)")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
             brain = await asyncio.to_thread(load_brain, settings)
             svc = build_services(settings, engine, brain)
         app[SERVICES] = svc
-        renderer = TeamsRenderer(svc.store, settings.public_url)
+        renderer = TeamsRenderer(svc.store, settings.public_url,
+                                 sign_copy=svc.stamp.sign_copy if svc.stamp else None)
         w, h = settings.default_size() or svc.engine.default_size
         compose = ComposeExtension(svc.assistant, renderer, svc.tasks, default_size=f"{w}x{h}",
                                    max_images=settings.max_images)
@@ -95,11 +96,13 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     # After `lifecycle`, so SERVICES is set when the Discord channel is built.
     discord_config = DiscordConfig.from_settings(settings)
     add_discord_routes(app, lambda a: DiscordChannel(
-        a[SERVICES].assistant, a[SERVICES].store, a[SERVICES].tasks, discord_config))
+        a[SERVICES].assistant, a[SERVICES].store, a[SERVICES].tasks, discord_config,
+        sign_copy=a[SERVICES].stamp.sign_copy if a[SERVICES].stamp else None))
     add_web_routes(app, lambda a: a[SERVICES].assistant, settings.web_chat_enabled)
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/images/{image_id}", _image)
+    app.router.add_get("/arena", _arena)
     if settings.metrics == "on":
         app.router.add_get("/metrics", _metrics)
     return app
@@ -128,6 +131,11 @@ async def _healthz(request: web.Request) -> web.Response:
     })
 
 
+async def _arena(request: web.Request) -> web.StreamResponse:
+    """The arena's leaderboard page (bot/arena/board.py)."""
+    return await request.app[SERVICES].arena_page(request)
+
+
 async def _metrics(request: web.Request) -> web.Response:
     body, content_type = request.app[SERVICES].metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": content_type})
@@ -137,7 +145,9 @@ async def _image(request: web.Request) -> web.StreamResponse:
     data = await request.app[SERVICES].store.read(request.match_info["image_id"])
     if data is None:
         raise web.HTTPNotFound(text="no such image")
-    return web.Response(body=data, content_type="image/png", headers={
+    # Stored images are PNG, except channel copies fitted as JPEG (kept as signed).
+    kind = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+    return web.Response(body=data, content_type=kind, headers={
         "Cache-Control": "private, max-age=86400",
         "X-Content-Type-Options": "nosniff",
     })

@@ -17,6 +17,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot import commands, replies
+from bot.arena.entries import ArenaEntry
+from bot.arena.store import ArenaStore
+from bot.arena.turns import ArenaTurns
 from bot.image_turns import AssistantConfig, Followup, ImageTurns
 from bot.llm.base import Brain
 from bot.models_view import engine_lines
@@ -37,7 +40,7 @@ __all__ = ["Assistant", "AssistantConfig"]
 
 Handler = Callable[[Scope, commands.Command], Awaitable[Response]]
 # Commands whose words reach a model: checkpoint 1 runs on them before anything else.
-_CHECKED = ("chat", "imagine", "edit")
+_CHECKED = ("chat", "imagine", "edit", "arena")
 
 
 class Assistant:
@@ -45,7 +48,10 @@ class Assistant:
                  images: ImageStore, gate: Gate, jobs: JobRunner,
                  tenant_strictness: dict[str, str] | None = None,
                  config: AssistantConfig | None = None,
-                 engines: EngineSet | None = None) -> None:
+                 engines: EngineSet | None = None,
+                 arena: tuple[ArenaStore, list[ArenaEntry]] | None = None) -> None:
+        """`arena`: where battles are kept and what they compare (the engines file's
+        `[arena]` table); None: no /arena."""
         """`gate` is required: running without checks is `SafetyGate.disabled()`
         (`dangerously_disable_safety`), never a missing argument."""
         self.tools = tools
@@ -59,12 +65,17 @@ class Assistant:
         self.config = config or AssistantConfig()
         self.studio = Studio(tools, store, gate)
         self.image_turns = ImageTurns(self.studio, brain, tools, store, self.config)
+        self.arena = ArenaTurns(self.studio, self.image_turns.brain, tools, store, arena[0],
+                                arena[1], self.config.profiles, self.config.profile) \
+            if arena is not None else None
+        self.image_turns.battles = self.arena
         self._handlers: dict[str, Handler] = {
             "help": self._help, "unknown": self._unknown, "settings": self._settings,
             "forget": self._forget, "undo": self._undo, "pick": self._pick,
             "history": self._history, "vary": self._vary, "edit": self._edit,
             "chat": self._chat, "imagine": self._imagine, "cancel": self._cancel,
-            "queue": self._queue, "models": self._models,
+            "queue": self._queue, "models": self._models, "arena": self._arena,
+            "vote": self._vote,
         }
 
     # ---- entry point -------------------------------------------------------------
@@ -181,6 +192,19 @@ class Assistant:
     async def _queue(self, scope: Scope, cmd: commands.Command) -> Response:
         mine = self.jobs.jobs_for(scope.turn.user_id)
         return Response(replies.text(replies.queue_text(mine, self.jobs.queue_length)))
+
+    async def _arena(self, scope: Scope, cmd: commands.Command) -> Response:
+        if self.arena is None:
+            return Response(replies.text(replies.NO_ARENA))
+        words = cmd.text.split()
+        if words and words[0].lower() == "board":
+            return await self.arena.board(" ".join(words[1:]) or None)
+        return self.arena.battle(scope, cmd.text)
+
+    async def _vote(self, scope: Scope, cmd: commands.Command) -> Response:
+        if self.arena is None:
+            return Response(replies.text(replies.NO_ARENA))
+        return await self.arena.vote(scope, await self.store.load(scope.key), cmd.text)
 
     async def _models(self, scope: Scope, cmd: commands.Command) -> Response:
         if self.engines is None or len(self.engines) < 2:

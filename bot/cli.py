@@ -204,6 +204,12 @@ def cmd_safety_eval(args: argparse.Namespace) -> int:
     return run_eval(args.file, strictness=args.strictness)
 
 
+def _provenance_config(settings: Settings):  # noqa: ANN202 (imports stay lazy)
+    from bot.services import provenance_config
+
+    return provenance_config(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="easel", description="easel: an image assistant for chat")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -258,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.arena.cli import add_parser as add_arena_parser
 
     add_arena_parser(sub)
+
+    from imaging.provenance.cli import add_parser as add_provenance_parser
+
+    add_provenance_parser(sub, lambda: _provenance_config(_settings_or_exit()))
     return p
 
 

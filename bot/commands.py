@@ -17,7 +17,7 @@ from typing import Any
 from imaging.sizes import parse_size
 
 COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
-            "pick", "cancel", "queue", "models")
+            "pick", "cancel", "queue", "models", "arena", "vote")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw|model)(?:=(\S+))?$")
@@ -44,7 +44,8 @@ def parse(text: str) -> Command:
         if not m:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
-    if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue", "models"):
+    if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue", "models",
+                "arena", "vote"):
         return Command(name, text=rest.strip())
     if name in ("vary", "edit", "pick"):
         return _parse_indexed(name, rest)
@@ -133,7 +134,7 @@ def image_options(options: dict[str, str], limits: CommandLimits) -> dict[str, A
 _ON = ("on", "true", "yes", "1")
 _OFF = ("off", "false", "no", "0")
 SETTINGS_RESET: dict[str, Any] = {"raw": False, "n": None, "size": None, "steps": None,
-                                  "model": None}
+                                  "model": None, "arena": False}
 
 
 def parse_settings(text: str, limits: CommandLimits) -> dict[str, Any]:
@@ -154,9 +155,9 @@ def parse_settings(text: str, limits: CommandLimits) -> dict[str, Any]:
 
 
 def _setting(name: str, value: str, limits: CommandLimits) -> Any:
-    if name == "raw":
+    if name in ("raw", "arena"):
         if value not in _ON + _OFF:
-            raise CommandError("raw must be on or off.")
+            raise CommandError(f"{name} must be on or off.")
         return value in _ON
     if name == "n":
         if not value.isdigit() or not 1 <= int(value) <= limits.max_images:
@@ -177,7 +178,7 @@ def _setting(name: str, value: str, limits: CommandLimits) -> Any:
             return None
         return _engine_name(value, limits, "model")
     raise CommandError(f"I don't know the setting `{name}`. Settings: raw, n, size, steps, "
-                       "model.")
+                       "model, arena.")
 
 
 def _engine_name(value: str, limits: CommandLimits, what: str) -> str:

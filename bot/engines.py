@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.llm.profiles import PromptProfile, profile_for
@@ -106,3 +107,20 @@ def build_runner(engines: EngineSet, settings: Settings, quotas: Quotas,
                 1, thread_name_prefix=f"easel-engine-{named.device}"))
         runners[named.name] = runner(named, executor)
     return EngineRouter(runners, engines.default.name, executors=list(threads.values()))
+
+
+def engine_identity(engines: EngineSet) -> Callable[[str | None], tuple[str, str]]:
+    """(engine, model) for a C2PA manifest's softwareAgent: the engine's name and its
+    model, never a local path (the demo model says what it is)."""
+
+    def identity(name: str | None) -> tuple[str, str]:
+        named = engines.get(name) or engines.default
+        engine = named.engine
+        if getattr(engine, "is_demo", False):
+            return named.name, "easel built-in demo model"
+        model = str(getattr(engine, "model_name", None) or getattr(engine, "model", None)
+                    or engine.name)
+        return named.name, model.rstrip("/").rsplit("/", 1)[-1] if model.startswith(
+            ("/", ".", "~")) else model
+
+    return identity

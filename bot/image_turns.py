@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bot import commands, replies
+from bot.arena.entries import EVERY_NTH
 from bot.llm.base import Brain, BrainRequest, Decision
 from bot.llm.checked import FaithfulBrain
 from bot.llm.profiles import SD, PromptProfile
@@ -31,6 +32,10 @@ from tools.base import ToolError, ToolRegistry
 log = logging.getLogger(__name__)
 
 Followup = Callable[[ProgressSink | None], Awaitable[Reply]]
+
+
+class Battles(Protocol):
+    def battle(self, scope: Scope, prompt: str) -> Response: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ class ImageTurns:
         # The rules brain answers in microseconds; LLM brains may take seconds, so their
         # decisions happen after the channel has acknowledged the message.
         self._decide_inline = brain.name == "rules"
+        self.battles: Battles | None = None  # /settings arena=on: every 5th is a battle
 
     # ---- plain words -----------------------------------------------------------------
     async def chat(self, scope: Scope, record: ConversationRecord, text: str) -> Response:
@@ -83,11 +89,18 @@ class ImageTurns:
             return self.edit(scope, record, target, rest)
         req = self._brain_request(text, record, force=False, engine=self._engine(record))
         if self._decide_inline:
-            return self._act(scope, record, await self.brain.decide(req), text)
+            decision = await self.brain.decide(req)
+            if _new_picture(record, decision) and await self._battle_due(scope, record):
+                assert self.battles is not None
+                return self.battles.battle(scope, text)
+            return self._act(scope, record, decision, text)
 
         async def deferred(progress: ProgressSink | None) -> Reply:
             decision = await self.brain.decide(req)
             fresh = await self.store.load(scope.key)  # it may have changed while we thought
+            if _new_picture(fresh, decision) and await self._battle_due(scope, fresh):
+                assert self.battles is not None
+                return await _finish(self.battles.battle(scope, text), progress)
             return await _finish(self._act(scope, fresh, decision, text), progress)
 
         return Response(None, followup=deferred, typing=True)
@@ -118,6 +131,9 @@ class ImageTurns:
             overrides = commands.image_options(cmd.options, self.config.limits)
         except commands.CommandError as exc:
             return Response(replies.error(str(exc)))
+        if not cmd.options and not cmd.raw and await self._battle_due(scope, record):
+            assert self.battles is not None
+            return self.battles.battle(scope, cmd.text)
         engine = cmd.options.get("model") or self._engine(record)
         if cmd.raw or record.settings.raw:
             return self.generate(scope, record, {"prompt": cmd.text}, user_text=cmd.text,
@@ -211,6 +227,17 @@ class ImageTurns:
         response.immediate = Reply(ReplyKind.TEXT, f"🎨 Making {label}…")
         return response
 
+    async def _battle_due(self, scope: Scope, record: ConversationRecord) -> bool:
+        """With arena=on, every 5th image request of the conversation is a battle."""
+        if self.battles is None or not record.settings.arena:
+            return False
+
+        def count(rec: ConversationRecord) -> None:
+            rec.image_requests += 1
+
+        rec = await self.store.update(scope.key, count, user=scope.user_key)
+        return rec.image_requests % EVERY_NTH == 0
+
     def engine_for(self, record: ConversationRecord) -> str | None:
         return self._engine(record)
 
@@ -231,6 +258,14 @@ class ImageTurns:
             max_prompt_tokens=profile.max_tokens,
             profile=profile,
         )
+
+
+def _new_picture(record: ConversationRecord, decision: Decision) -> bool:
+    """A decision to draw something new (not an edit of the current picture)."""
+    if decision.tool != GENERATE:
+        return False
+    cur, seed = record.current, decision.args.get("seed")
+    return cur is None or seed is None or seed not in cur.seeds
 
 
 async def _finish(response: Response, progress: ProgressSink | None) -> Reply:

@@ -27,11 +27,15 @@ HELP_TEXT = (
     "- `/history` lists recent pictures; `/forget` deletes everything I keep about you\n"
     "- `/models` lists the image engines; `/settings model=NAME` picks one for this "
     "conversation, `/imagine --model NAME …` for one picture\n"
+    "- `/arena <prompt>` draws it with two hidden engines side by side: `/vote a`, `b`, "
+    "`tie` or `bad`; `/arena board` shows the standings; `/settings arena=on` makes every "
+    "5th picture a battle\n"
     "- `/settings` shows this conversation's defaults; `/settings raw=on n=2 size=768x512 "
     "steps=8` changes them (`reset` restores them)\n"
     "- attach a picture and say what to change to edit your own image\n"
     "- `/help` shows this message"
 )
+NO_ARENA = "The arena is off in this deployment."
 UNAVAILABLE = ("Sorry — my memory is temporarily unavailable, so I can't do that right now. "
                "Please try again in a minute.")
 IMAGINE_USAGE = "Try `/imagine a red apple on a wooden table`."
@@ -65,7 +69,7 @@ def describe_settings(rec: ConversationRecord, default_engine: str | None = None
     model = f", model={s.model or default_engine + ' (default)'}" if default_engine else ""
     return ("Settings for this conversation: "
             f"raw={'on' if s.raw else 'off'}, n={s.n or 1}, size={s.size or 'model default'}, "
-            f"steps={s.steps or 'model default'}{model}.")
+            f"steps={s.steps or 'model default'}{model}, arena={'on' if s.arena else 'off'}.")
 
 
 @dataclass(frozen=True, slots=True)

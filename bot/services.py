@@ -10,15 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 import redis.asyncio as aioredis
+from aiohttp import web
 from botbuilder.core import Storage
 from PIL import Image
 
+from bot.arena.board import arena_page
+from bot.arena.entries import parse_entries
+from bot.arena.redis_store import RedisArenaStore
+from bot.arena.store import ArenaStore, MemoryArenaStore, journal_path
 from bot.assistant import Assistant, AssistantConfig
-from bot.engines import build_runner, engine_profile, single_engine
+from bot.engines import build_runner, engine_identity, engine_profile, single_engine
 from bot.llm.base import Brain
 from bot.llm.factory import build_brain
 from bot.llm.rules import RulesBrain
@@ -30,12 +36,14 @@ from bot.tasks import BackgroundTasks
 from imaging.engine import ImageEngine
 from imaging.engines.registry import EngineSet
 from imaging.jobs import JobRunner, QuotaConfig, Quotas
+from imaging.provenance import Provenance, ProvenanceConfig
 from imaging.store import FileImageStore, ImageStore, RedisImageStore
 from safety.config import GateConfig, SafetyPolicy
 from safety.factory import build_gate
 from safety.gate import Gate
 from tools.base import ToolRegistry
 from tools.image import EditImageTool, GenerateImageTool, ImageCheck, ImageLimits
+from tools.stamp import Stamp
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +74,16 @@ class Services:
     http: aiohttp.ClientSession | None = None
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     engines: EngineSet | None = None
+    provenance: Provenance | None = None
+    stamp: Stamp | None = None  # marks and signs every delivered image (and channel copies)
+    arena_store: ArenaStore | None = None
+    arena_page: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
         await self.runner.close()
+        if self.arena_store is not None:
+            await self.arena_store.aclose()
         if self.engines is not None:
             await self.engines.aclose()
         await self.brain.aclose()
@@ -106,10 +120,13 @@ def gate_config(settings: Settings, engine_device: str = "cpu") -> GateConfig:
         openai_api_key=settings.safety_openai_api_key,
         azure_endpoint=settings.safety_azure_endpoint,
         azure_key=settings.safety_azure_key,
-        # torch's thread count is process-wide. One thread makes the int8 encoder ~40x
-        # faster on a busy 2-core CPU; on bigger CPU-only hosts the image engine's own
-        # setting (cores - 1) is left alone.
+        # The ONNX encoder's threads are its own (None: 1). For a torch head the count is
+        # process-wide: one thread on a busy 2-core CPU, and on bigger CPU-only hosts the
+        # image engine's own setting (cores - 1) is left alone.
         encoder_threads=1 if engine_device != "cpu" or (os.cpu_count() or 1) <= 2 else None,
+        image_device=settings.safety_image_device,
+        text_cache_size=settings.safety_text_cache_size,
+        self_harm_message=settings.safety_self_harm_message,
         dangerously_disable_safety=settings.dangerously_disable_safety,
     )
 
@@ -189,16 +206,22 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
     if gate is None:
         gate, http = build_safety(settings, redis_client, getattr(engine, "device", "cpu"))
     gate = MeteredGate(gate, metrics)
+    provenance = build_provenance(settings)
+    stamp = Stamp(provenance, store, engine_identity(engines))
     generate = GenerateImageTool(runner, store, limits,
                                  image_check_for(gate, settings.safety_strictness),
-                                 engines=engines if several else None)
+                                 engines=engines if several else None, stamp=stamp)
     tools = ToolRegistry([generate, EditImageTool(generate)])
     conversations = StorageConversationStore(storage)
+    entries = parse_entries(engines.arena, engines.names())  # a bad [arena] stops start-up
+    battles: ArenaStore = RedisArenaStore(redis_client, prefix=prefix) if redis_client \
+        is not None else MemoryArenaStore(journal_path(settings.data_dir))
     tenant_levels = dict(settings.safety_tenant_strictness)
     if settings.safety_strictness:
         tenant_levels.setdefault("", settings.safety_strictness)
     assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
                           jobs=runner, tenant_strictness=tenant_levels, engines=engines,
+                          arena=(battles, entries),
                           config=AssistantConfig(
                               max_images=settings.max_images, max_side=settings.max_image_side,
                               profile=engine_profile(engines.default),
@@ -206,7 +229,24 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
                               profiles={e.name: engine_profile(e) for e in engines}))
     return Services(settings, engine, store, runner, tools, assistant, brain, gate,
                     conversations, metrics, redis=redis_client, owns_redis=owns_redis,
-                    http=http, engines=engines)
+                    http=http, engines=engines, provenance=provenance, stamp=stamp,
+                    arena_store=battles,
+                    arena_page=arena_page(battles))
+
+
+def build_provenance(settings: Settings) -> Provenance:
+    """The signing keys and the watermark key: loaded (or, the first time, made under
+    EASEL_DATA_DIR) now, so a bad certificate stops the start-up with its message."""
+    provenance = Provenance(provenance_config(settings))
+    provenance.prepare()
+    return provenance
+
+
+def provenance_config(settings: Settings) -> ProvenanceConfig:
+    return ProvenanceConfig(data_dir=settings.data_dir, cert_path=settings.c2pa_cert,
+                            key_path=settings.c2pa_key,
+                            include_prompt=settings.c2pa_include_prompt,
+                            visible_mark=settings.visible_mark)
 
 
 def build_quotas(settings: Settings, redis_client: aioredis.Redis | None, prefix: str

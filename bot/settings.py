@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # server is then public, and the page has no login of its own).
     web_chat: Literal["auto", "on", "off"] = "auto"
 
+    # --- provenance: C2PA Content Credentials and the watermark on every image ---
+    c2pa_cert: Path | None = None  # a PEM chain (signing certificate first); unset: a local CA
+    c2pa_key: Path | None = None  # its private key (ES256 or Ed25519)
+    c2pa_include_prompt: bool = False  # write the prompt and user id into manifests
+    visible_mark: bool = False  # a small corner badge, as Bing Image Creator does
+
     # --- jobs: quotas and metrics ---
     quota_concurrent_jobs: int | None = Field(default=2, ge=0)  # per user; 0 = unlimited
     quota_images_per_minute: int | None = Field(default=None, ge=1)  # per user
@@ -87,6 +93,11 @@ class Settings(BaseSettings):
     safety_openai_api_key: str = ""
     safety_azure_endpoint: str = ""
     safety_azure_key: str = ""
+    # What someone writing about self-harm is told (empty: the built-in international text
+    # pointing to findahelpline.com and the local emergency number).
+    safety_self_harm_message: str = ""
+    safety_image_device: Literal["auto", "cpu", "cuda"] = "auto"  # NudeNet: CUDA when available
+    safety_text_cache_size: int = Field(default=4096, ge=0)  # text verdicts kept (0 = off)
     # The only way to switch the gate off; logged loudly at start-up.
     dangerously_disable_safety: bool = False
 

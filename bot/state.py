@@ -69,6 +69,7 @@ class ConversationSettings:
     size: str | None = None
     steps: int | None = None
     model: str | None = None  # a named engine (/settings model=NAME); None = the default
+    arena: bool = False  # every 5th image request is a battle (/settings arena=on)
 
 
 @dataclass(slots=True)
@@ -78,6 +79,8 @@ class ConversationRecord:
     current_id: str | None = None  # the picture follow-ups apply to (moves back on /undo)
     current_index: int = 0  # which image of the current generation ("Use this one")
     user_ids: list[str] = field(default_factory=list)
+    battle_id: str | None = None  # the latest arena battle here (what a typed /vote means)
+    image_requests: int = 0  # counted while arena=on, for "every 5th"
 
     def history(self, limit: int = 6) -> list[HistoryItem]:
         """Recent generations ending at the current one (what the brain should build on)."""
@@ -124,6 +127,8 @@ class ConversationRecord:
             current_id=data.get("current_id"),
             current_index=int(data.get("current_index", 0)),
             user_ids=list(data.get("user_ids", [])),
+            battle_id=data.get("battle_id"),
+            image_requests=int(data.get("image_requests", 0)),
         )
 
 

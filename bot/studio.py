@@ -104,11 +104,11 @@ class Studio:
                        raw: bool, steps: int | None, parent: Generation | None = None,
                        kind: str = "generate", progress: ProgressSink | None,
                        engine: str | None = None) -> Reply:
-        refusal = await self._prompt_refusal(scope, args.prompt)
+        refusal = await self.prompt_refusal(scope, args.prompt)
         if refusal is not None:
             return refusal
-        ctx = self._context(scope, progress, steps, engine)
-        result = await self._run(GENERATE, args.model_dump(exclude_none=True), ctx)
+        ctx = self.context(scope, progress, steps, engine)
+        result = await self.run_tool(GENERATE, args.model_dump(exclude_none=True), ctx)
         if isinstance(result, Reply):
             return result
         return await self._record(scope, result, user_text=user_text, raw=raw, parent=parent,
@@ -118,19 +118,19 @@ class Studio:
                    strength: float, seed: int | None, n: int = 1, negative: str | None = None,
                    steps: int | None, kind: str = "edit",
                    progress: ProgressSink | None, engine: str | None = None) -> Reply:
-        refusal = await self._prompt_refusal(scope, prompt)
+        refusal = await self.prompt_refusal(scope, prompt)
         if refusal is not None:
             return refusal
-        ctx = self._context(scope, progress, steps, engine)
+        ctx = self.context(scope, progress, steps, engine)
         args = {"image_id": target.image_id, "prompt": prompt, "strength": strength, "n": n,
                 "seed": seed, "negative_prompt": negative}
         try:
-            result = await self._run(EDIT, {k: v for k, v in args.items() if v is not None}, ctx)
+            result = await self.run_tool(EDIT, {k: v for k, v in args.items() if v is not None}, ctx)
         except EditUnsupported as exc:
             # The documented fallback: an engine that cannot edit draws the changed
             # prompt afresh (the same picture cannot be kept, so the user is told).
             redraw = {"prompt": prompt, "n": n, "negative_prompt": negative}
-            result = await self._run(GENERATE, {k: v for k, v in redraw.items() if v}, ctx)
+            result = await self.run_tool(GENERATE, {k: v for k, v in redraw.items() if v}, ctx)
             if isinstance(result, ToolResult):
                 result.text = " ".join([f"{exc}, so I drew it again from the changed prompt.",
                                         result.text]).strip()
@@ -148,7 +148,7 @@ class Studio:
         await self.store.update(scope.key, lambda rec: rec.add(gen), user=scope.user_key)
         return gen
 
-    async def _prompt_refusal(self, scope: Scope, prompt: str) -> Reply | None:
+    async def prompt_refusal(self, scope: Scope, prompt: str) -> Reply | None:
         """Checkpoint 2: the prompt actually sent to the engine (an LLM can be talked into
         writing what the user could not)."""
         verdict = await self.gate.check_text(prompt, "prompt", scope.turn.user_id,
@@ -218,13 +218,13 @@ class Studio:
         return "\n".join(lines)
 
     @staticmethod
-    def _context(scope: Scope, progress: ProgressSink | None, steps: int | None,
+    def context(scope: Scope, progress: ProgressSink | None, steps: int | None,
                  engine: str | None = None) -> ToolContext:
         turn = scope.turn
         return ToolContext(turn.conversation_id, turn.user_id, progress, steps=steps,
                            tenant_id=turn.tenant_id, engine=engine)
 
-    async def _run(self, tool: str, args: dict, ctx: ToolContext) -> ToolResult | Reply:
+    async def run_tool(self, tool: str, args: dict, ctx: ToolContext) -> ToolResult | Reply:
         try:
             return await self.tools.call(tool, args, ctx)
         except EditUnsupported:

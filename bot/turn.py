@@ -57,6 +57,7 @@ class Reply:
     generation_id: str | None = None  # the stored generation, for buttons that act on it
     retry_after_s: float | None = None  # LIMITED: when the user may try again
     engine: str | None = None  # IMAGES: the named engine that drew them (several configured)
+    battle_id: str | None = None  # IMAGES: an arena battle (A and B, names hidden): vote on it
 
 
 @dataclass(slots=True)

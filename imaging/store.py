@@ -44,6 +44,12 @@ class ImageStore(Protocol):
 
     async def save(self, image: Image.Image) -> StoredImage: ...
 
+    async def save_encoded(self, data: bytes, width: int, height: int,
+                           image_id: str | None = None) -> StoredImage:
+        """Keep encoded bytes as they are (a signed PNG: re-encoding would drop its C2PA
+        manifest); `image_id`: one made beforehand with `new_image_id`."""
+        ...
+
     async def read(self, image_id: str) -> bytes | None:
         """The stored PNG bytes, or None for an unknown or invalid id."""
         ...
@@ -116,6 +122,22 @@ class FileImageStore:
         # PNG encoding of a 1024 px image takes tens of ms: keep it off the event loop.
         return await asyncio.to_thread(self.save_sync, image)
 
+    def save_encoded_sync(self, data: bytes, width: int, height: int,
+                          image_id: str | None = None) -> StoredImage:
+        image_id = image_id or new_image_id()
+        path = self.path_for(image_id)
+        if path is None:
+            raise ValueError("not a valid image id")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return StoredImage(image_id, path, width, height)
+
+    async def save_encoded(self, data: bytes, width: int, height: int,
+                           image_id: str | None = None) -> StoredImage:
+        return await asyncio.to_thread(self.save_encoded_sync, data, width, height, image_id)
+
     def read_sync(self, image_id: str) -> bytes | None:
         path = self.path_for(image_id)
         if path is None or not path.is_file():
@@ -181,6 +203,14 @@ class RedisImageStore:
         image_id = new_image_id()
         await self.client.set(self._k(image_id), data, ex=self.ttl_s or None)
         return StoredImage(image_id, None, image.width, image.height)
+
+    async def save_encoded(self, data: bytes, width: int, height: int,
+                           image_id: str | None = None) -> StoredImage:
+        image_id = image_id or new_image_id()
+        if not self.valid_id(image_id):
+            raise ValueError("not a valid image id")
+        await self.client.set(self._k(image_id), data, ex=self.ttl_s or None)
+        return StoredImage(image_id, None, width, height)
 
     async def read(self, image_id: str) -> bytes | None:
         if not self.valid_id(image_id):

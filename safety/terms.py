@@ -15,6 +15,7 @@ from pathlib import Path
 
 from safety.normalize import Normalized, normalize
 from safety.policy import Category
+from safety.term_index import IndexedTerms, words_of
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -65,6 +66,26 @@ def term_pattern(term: str, macros: Mapping[str, str] | None = None) -> str | No
     return rf"(?<!\w){pattern}(?!\w)"
 
 
+def term_first_word(term: str) -> tuple[str, bool, bool] | None:
+    """For the word index: a plain term's first word as `term_pattern` writes it, whether
+    a `\\w*` follows that word, and whether the term matches as a substring (CJK)."""
+    if term.startswith("re:"):
+        return None
+    words: list[tuple[str, bool]] = []
+    for raw in term.split():
+        norm = normalize(raw.rstrip("*")).text
+        if norm:
+            parts = norm.split()
+            words += [(p, False) for p in parts[:-1]] + [(parts[-1], raw.endswith("*"))]
+    if not words:
+        return None
+    return words[0][0], words[0][1], bool(_NO_SPACE_SCRIPT.search(term))
+
+
+def index_terms(terms: Iterable[str], macros: Mapping[str, str] | None = None) -> IndexedTerms:
+    return IndexedTerms(terms, compile_terms, term_first_word, macros, _NO_SPACE_SCRIPT)
+
+
 def compile_terms(terms: Iterable[str], macros: Mapping[str, str] | None = None) -> re.Pattern[str]:
     patterns = [p for p in (term_pattern(t, macros) for t in terms) if p]
     if not patterns:
@@ -76,8 +97,8 @@ def _inside(span: Span, spans: list[Span]) -> bool:
     return any(start <= span[0] and span[1] <= end for start, end in spans)
 
 
-def _first_hit(rx: re.Pattern[str], text: str, excluded: list[Span]) -> str | None:
-    for m in rx.finditer(text):
+def _first_hit(rx: IndexedTerms, text: str, excluded: list[Span], tokens: frozenset[str]) -> str | None:
+    for m in rx.finditer(text, tokens):
         if m.end() > m.start() and not _inside(m.span(), excluded):
             return m.group(0)
     return None
@@ -97,8 +118,8 @@ class RuleResult:
 
 @dataclass(slots=True)
 class _CategoryRules:
-    terms: re.Pattern[str]
-    exclusions: re.Pattern[str] | None
+    terms: IndexedTerms
+    exclusions: IndexedTerms | None
 
 
 class TermRules:
@@ -123,11 +144,11 @@ class TermRules:
             keep = [t for t in lines if not t.startswith("!")]
             excl = [t[1:] for t in lines if t.startswith("!")]
             self._rules[category] = _CategoryRules(
-                compile_terms(keep, macros), compile_terms(excl) if excl else None
+                index_terms(keep, macros), index_terms(excl) if excl else None
             )
-        self._allow = compile_terms(allow)
-        self._minors = compile_terms(minors)
-        self._suggestive = compile_terms(suggestive)
+        self._allow = index_terms(allow)
+        self._minors = index_terms(minors)
+        self._suggestive = index_terms(suggestive)
 
     @classmethod
     def from_dir(cls, data_dir: Path = DATA_DIR) -> TermRules:
@@ -145,34 +166,45 @@ class TermRules:
             groups=read_rule_file(terms_dir / "groups.txt"),
         )
 
+    @property
+    def fingerprint(self) -> str:
+        """Every compiled pattern, for cache versions: changes when any rule file does."""
+        parts = [self._allow.full.pattern, self._minors.full.pattern, self._suggestive.full.pattern]
+        for category, rules in sorted(self._rules.items()):
+            parts += [category.value, rules.terms.full.pattern,
+                      rules.exclusions.full.pattern if rules.exclusions else ""]
+        return "\n".join(parts)
+
     def scan(self, norm: Normalized) -> RuleResult:
         result = RuleResult()
         for variant in norm.variants:
-            allowed = [m.span() for m in self._allow.finditer(variant)]
+            tokens = words_of(variant)  # shared by every category's word index
+            allowed = [m.span() for m in self._allow.finditer(variant, tokens)]
             for category, rules in self._rules.items():
                 if category in result.hits:
                     continue
                 excluded = allowed
                 if rules.exclusions is not None:
-                    excluded = allowed + [m.span() for m in rules.exclusions.finditer(variant)]
-                hit = _first_hit(rules.terms, variant, excluded)
+                    excluded = allowed + [m.span() for m in rules.exclusions.finditer(variant, tokens)]
+                hit = _first_hit(rules.terms, variant, excluded, tokens)
                 if hit is not None:
                     result.hits[category] = hit
             if result.minor is None:
-                result.minor = _first_hit(self._minors, variant, allowed)
+                result.minor = _first_hit(self._minors, variant, allowed, tokens)
                 if result.minor is None and (age := _MINOR_AGE.search(variant)):
                     result.minor = age.group(0)
             if result.suggestive is None:
-                result.suggestive = _first_hit(self._suggestive, variant, allowed)
+                result.suggestive = _first_hit(self._suggestive, variant, allowed, tokens)
         return result
 
     def mask_allowed(self, text: str) -> str:
         """`text` (normalised) with allow-listed and excluded phrases blanked out, so the
         embedding model does not score "nude lipstick" or "suicide squad" on their words."""
-        spans = [m.span() for m in self._allow.finditer(text)]
+        tokens = words_of(text)
+        spans = [m.span() for m in self._allow.finditer(text, tokens)]
         for rules in self._rules.values():
             if rules.exclusions is not None:
-                spans += [m.span() for m in rules.exclusions.finditer(text)]
+                spans += [m.span() for m in rules.exclusions.finditer(text, tokens)]
         for start, end in sorted(spans, reverse=True):
             text = text[:start] + " " + text[end:]
         return " ".join(text.split())

@@ -10,14 +10,15 @@ Layers, cheapest first:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from safety.batching import MicroBatcher
+from safety.cache import ScoreCache, Scored, policy_version
 from safety.config import STANDARD_THRESHOLD, decide
 from safety.embedding import EmbeddingHead, LinearHead, MiniLMEncoder
-from safety.normalize import normalize
+from safety.normalize import Normalized, normalize
 from safety.policy import Category, Verdict
 from safety.terms import DATA_DIR, RuleResult, TermRules
 
@@ -82,11 +83,24 @@ class LayeredTextClassifier:
         head: EmbeddingHead | None,
         thresholds: Mapping[Category, float] | None = None,
         max_chars: int = 4000,
+        *,
+        cache_size: int = 4096,
+        max_batch: int = 64,
     ) -> None:
         self.rules = rules
         self.head = head
         self.max_chars = max_chars
         self.thresholds = dict(thresholds or {c: STANDARD_THRESHOLD for c in Category})
+        self.cache = ScoreCache(cache_size)
+        self.batcher: MicroBatcher[str, Verdict] = MicroBatcher(self.classify_sync, max_batch=max_batch)
+        head_parts: list[str | bytes] = ["no head"]
+        if head is not None:
+            head_parts = [head.head.weight.tobytes(), head.head.bias.tobytes(), head.encoder.runtime,
+                          str(head.encoder.quantized)]
+        self.version = policy_version([
+            rules.fingerprint, *head_parts, str(max_chars),
+            ";".join(f"{c.value}={t:.6f}" for c, t in sorted(self.thresholds.items())),
+        ])
 
     @classmethod
     def default(
@@ -95,18 +109,45 @@ class LayeredTextClassifier:
         model_dir: Path | None = None,
         thresholds: Mapping[Category, float] | None = None,
         encoder_threads: int | None = None,
+        *,
+        cache_size: int = 4096,
+        max_batch: int = 64,
     ) -> LayeredTextClassifier:
         head = EmbeddingHead.from_files(head_path, model_dir, num_threads=encoder_threads)
-        return cls(TermRules.from_dir(), head, thresholds)
+        return cls(TermRules.from_dir(), head, thresholds, cache_size=cache_size, max_batch=max_batch)
 
     def warm_up(self) -> None:
         """Load the model now (blocking) rather than on the first request."""
         if self.head is not None:
             self.head.scores(["warm up"])
 
-    def score(self, texts: list[str]) -> list[tuple[dict[str, float], str]]:
-        """Blocking: per text, the category scores and a reason for the audit log."""
-        norms = [normalize(t[: self.max_chars]) for t in texts]
+    def score(self, texts: list[str]) -> list[Scored]:
+        """Blocking: per text, the category scores and a reason for the audit log.  Cached
+        per normalised text; the same text twice in a batch is scored once."""
+        out: list[Scored | None] = [self.cache.get((self.version, "raw", t[: self.max_chars])) for t in texts]
+        todo: dict[tuple[str, ...], list[int]] = {}
+        norms: dict[tuple[str, ...], Normalized] = {}
+        for i, t in enumerate(texts):
+            if out[i] is not None:
+                continue
+            norm = normalize(t[: self.max_chars])
+            cached = self.cache.get((self.version, "norm", norm.variants))
+            if cached is not None:
+                out[i] = cached
+                self.cache.put((self.version, "raw", t[: self.max_chars]), cached)
+                continue
+            todo.setdefault(norm.variants, []).append(i)
+            norms[norm.variants] = norm
+        if todo:
+            keys = list(todo)
+            for key, result in zip(keys, self._score_normalized([norms[k] for k in keys]), strict=True):
+                self.cache.put((self.version, "norm", key), result)
+                for i in todo[key]:
+                    self.cache.put((self.version, "raw", texts[i][: self.max_chars]), result)
+                    out[i] = (dict(result[0]), result[1])
+        return [r for r in out if r is not None]
+
+    def _score_normalized(self, norms: list[Normalized]) -> list[Scored]:
         results = [self.rules.scan(n) for n in norms]
         out: list[tuple[dict[str, float], str]] = []
         pending: list[int] = []
@@ -159,5 +200,6 @@ class LayeredTextClassifier:
         return [decide(scores, self.thresholds, reason) for scores, reason in self.score(texts)]
 
     async def classify(self, texts: list[str]) -> list[Verdict]:
-        # Tokenising and the forward pass are CPU-bound: keep them off the event loop.
-        return await asyncio.to_thread(self.classify_sync, texts)
+        # Tokenising and the forward pass are CPU-bound: a worker thread runs them, for
+        # every text that is waiting at once (see safety.batching).
+        return await self.batcher(texts)

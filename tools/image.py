@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from imaging.engine import ImageRequest, ImageResult
 from imaging.engines.registry import EngineSet
 from imaging.jobs import EventSink, ImageJob, JobEvent, JobProgress, JobRunner
 from imaging.sizes import parse_size
-from imaging.store import ImageStore
+from imaging.store import ImageStore, StoredImage
 from tools.base import DeliveredImage, ToolArgsError, ToolContext, ToolResult, ToolSpec
 from tools.engine_plan import (
     Plan,
@@ -28,6 +29,7 @@ from tools.engine_plan import (
     steps_for,
 )
 from tools.image_args import GENERATE_IMAGE_SPEC, GenerateImageArgs
+from tools.stamp import Stamp
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,18 @@ class GenerateImageTool:
     spec: ToolSpec = GENERATE_IMAGE_SPEC
 
     def __init__(self, runner: JobRunner, store: ImageStore, limits: ImageLimits,
-                 image_check: ImageCheck, engines: EngineSet | None = None) -> None:
+                 image_check: ImageCheck, engines: EngineSet | None = None,
+                 stamp: Stamp | None = None) -> None:
         """`image_check` is required: every output image passes it before it is stored
         (a disabled gate passes everything, loudly; a missing check is not an option).
-        `engines`: the deployment's named engines, chosen per request by `ctx.engine`."""
+        `engines`: the deployment's named engines, chosen per request by `ctx.engine`.
+        `stamp`: provenance (watermark and C2PA) on every stored image."""
         self.runner = runner
         self.store = store
         self.limits = limits
         self.image_check = image_check
         self.engines = engines
+        self.stamp = stamp
 
     def build_request(self, args: GenerateImageArgs, steps: int | None = None,
                       engine: str | None = None, plan: Plan | None = None) -> ImageRequest:
@@ -130,22 +135,33 @@ class GenerateImageTool:
 
         return events
 
-    async def deliver(self, result: ImageResult, ctx: ToolContext, request: ImageRequest
-                      ) -> ToolResult:
-        """Check (safety), store and describe the images of a finished job."""
+    async def deliver(self, result: ImageResult, ctx: ToolContext, request: ImageRequest,
+                      parent: bytes | None = None) -> ToolResult:
+        """Check (safety), mark, sign, store and describe the images of a finished job.
+        `parent`: the stored picture an edit started from (the manifest's ingredient)."""
         keep, note = await self.image_check(result.images, ctx.user_id)
         if len(keep) != len(result.images):  # fail closed on a confused check
             keep = [False] * len(result.images)
-        delivered: list[DeliveredImage] = []
-        for image, seed, ok in zip(result.images, result.seeds, keep, strict=True):
-            if not ok:
-                continue
-            stored = await self.store.save(image)
-            delivered.append(DeliveredImage(stored.image_id, stored.width, stored.height, seed))
+        passed = [(image, seed) for image, seed, ok in zip(result.images, result.seeds, keep, strict=True)
+                  if ok]
+        # Only what passed is stored; those images are encoded and written side by side (PNG
+        # encoding runs in worker threads), not one after another.
+        saved = await asyncio.gather(*(self._save(image, ctx, request, parent)
+                                       for image, _ in passed))
+        delivered = [DeliveredImage(s.image_id, s.width, s.height, seed)
+                     for s, (_, seed) in zip(saved, passed, strict=True)]
         return ToolResult(text=note or "", images=delivered, prompt=request.prompt,
                           steps=request.steps, withheld=keep.count(False),
                           data={"seed": request.seed, "size": f"{request.width}x{request.height}",
                                 "width": request.width, "height": request.height})
+
+
+    async def _save(self, image: Image.Image, ctx: ToolContext, request: ImageRequest,
+                    parent: bytes | None) -> StoredImage:
+        if self.stamp is None:
+            return await self.store.save(image)
+        return await self.stamp.save(image, engine=ctx.engine, prompt=request.prompt,
+                                     user_id=ctx.user_id, parent=parent)
 
 
 class EditImageArgs(BaseModel):
@@ -195,7 +211,8 @@ class EditImageTool:
             init_image=source.convert("RGB"), strength=args.strength,
         )
         result = await g.submit(request, ctx, plan)
-        return finish(await g.deliver(result, ctx, request), result, plan)
+        parent = await g.store.read(args.image_id) if g.stamp is not None else None
+        return finish(await g.deliver(result, ctx, request, parent), result, plan)
 
 
 def finish(out: ToolResult, result: ImageResult, plan: Plan) -> ToolResult:

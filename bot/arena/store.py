@@ -94,23 +94,32 @@ class MemoryArenaStore:
     """
 
     def __init__(self, journal: Path | None = None) -> None:
+        """Made without I/O (the server wires it synchronously); the journal is
+        replayed on first use, or by `open`."""
         self._journal = journal
         self._battles: dict[str, Battle] = {}
         self._votes: dict[str, dict[str, Vote]] = {}
         self._lock = asyncio.Lock()
+        self._loaded = journal is None
 
     @classmethod
     async def open(cls, journal: Path | None) -> MemoryArenaStore:
         """The store with the journal's events replayed (file reads in a thread)."""
         store = cls(journal)
-        if journal is not None:
-            events = await asyncio.to_thread(_read_journal, journal)
-            for event in events:
-                store._apply(event)
-            if events:
-                log.info("arena: %d battles, %d votes from %s", len(store._battles),
-                         sum(len(v) for v in store._votes.values()), journal)
+        await store._load()
         return store
+
+    async def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        assert self._journal is not None
+        events = await asyncio.to_thread(_read_journal, self._journal)
+        for event in events:
+            self._apply(event)
+        if events:
+            log.info("arena: %d battles, %d votes from %s", len(self._battles),
+                     sum(len(v) for v in self._votes.values()), self._journal)
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -143,16 +152,20 @@ class MemoryArenaStore:
 
     async def save_battle(self, battle: Battle) -> None:
         async with self._lock:
+            await self._load()
             # Journal first: a battle that could not be written is not shown as stored.
             await self._append({"type": "battle", "battle": battle.to_dict()})
             self._battles[battle.id] = battle
             self._votes.setdefault(battle.id, {})
 
     async def get_battle(self, battle_id: str) -> Battle | None:
+        async with self._lock:
+            await self._load()
         return self._battles.get(battle_id)
 
     async def void_battle(self, battle_id: str, reason: str) -> Battle | None:
         async with self._lock:
+            await self._load()
             battle = self._battles.get(battle_id)
             if battle is None:
                 return None
@@ -163,6 +176,7 @@ class MemoryArenaStore:
     async def record_vote(self, battle_id: str, user_id: str, choice: Choice, *,
                           now: float | None = None) -> VoteResult:
         async with self._lock:
+            await self._load()
             battle = self._battles.get(battle_id)
             if battle is None:
                 return VoteResult(VoteOutcome.UNKNOWN)
@@ -179,9 +193,13 @@ class MemoryArenaStore:
             return VoteResult(VoteOutcome.ACCEPTED, battle, vote)
 
     async def votes(self, battle_id: str) -> tuple[Vote, ...]:
+        async with self._lock:
+            await self._load()
         return tuple(self._votes.get(battle_id, {}).values())
 
     async def list_battles(self, category: str | None = None) -> list[BattleVotes]:
+        async with self._lock:
+            await self._load()
         battles = sorted(self._battles.values(), key=lambda b: (b.created, b.id))
         return [BattleVotes(b, tuple(self._votes.get(b.id, {}).values())) for b in battles
                 if category is None or b.category == category]

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.channels.discord_api import DiscordAPI, InteractionToken
 from bot.channels.discord_delivery import SORRY, InteractionCtx, InteractionDelivery
-from bot.channels.discord_render import DiscordRenderer, ImageSource, text_payload
+from bot.channels.discord_render import DiscordRenderer, ImageSource, SignCopy, text_payload
 from bot.channels.discord_verify import SignatureVerifier, parse_public_key
 from bot.channels.discord_wire import (
     DEFAULT_ATTACHMENT_LIMIT,
@@ -88,10 +88,11 @@ class DiscordChannel:
     def __init__(self, assistant: Responder, store: ImageSource, tasks: BackgroundTasks,
                  config: DiscordConfig,
                  session_factory: Callable[[], aiohttp.ClientSession] = _default_session,
-                 api_factory: Callable[[aiohttp.ClientSession, str], DiscordAPI] = DiscordAPI
-                 ) -> None:
+                 api_factory: Callable[[aiohttp.ClientSession, str], DiscordAPI] = DiscordAPI,
+                 sign_copy: SignCopy | None = None) -> None:
+        """`sign_copy`: provenance for a copy re-encoded to fit Discord's size limit."""
         self.assistant = assistant
-        self.renderer = DiscordRenderer(store)
+        self.renderer = DiscordRenderer(store, sign_copy=sign_copy)
         self.tasks = tasks
         self.config = config
         self.verifier = (SignatureVerifier(config.public_key, max_skew_s=config.max_clock_skew_s)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,12 +20,16 @@ from bot.channels.discord_api import FileUpload
 from bot.channels.discord_wire import (
     CONTENT_MAX,
     EPHEMERAL,
+    PREFIX,
     ButtonStyle,
     ComponentType,
     custom_id,
 )
 from bot.turn import DeliveredImage, Reply
 from imaging.delivery import ChannelLimits, fit_image
+
+# Signs a re-encoded copy (original bytes, copy bytes) -> the copy with a C2PA manifest.
+SignCopy = Callable[[bytes, bytes], Awaitable[bytes]]
 
 # Discord rejects a message whose files add up to more than this, whatever each file's limit.
 MAX_REQUEST_BYTES = 25 * 1024 * 1024
@@ -110,8 +114,10 @@ class ProgressView:
 
 class DiscordRenderer:
     def __init__(self, store: ImageSource, *, max_side: int = 4096,
-                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
+                 max_request_bytes: int = MAX_REQUEST_BYTES,
+                 sign_copy: SignCopy | None = None) -> None:
         self.store = store
+        self.sign_copy = sign_copy
         self.max_side = max_side
         self.max_request_bytes = max_request_bytes
 
@@ -125,7 +131,8 @@ class DiscordRenderer:
         payload: dict[str, Any] = {
             "content": image_content(reply, user_id),
             "allowed_mentions": no_mentions(user_id),
-            "components": buttons(reply.generation_id, len(images)),
+            "components": vote_buttons(reply.battle_id) if reply.battle_id
+            else buttons(reply.generation_id, len(images)),
             "attachments": [
                 {"id": i, "filename": f.filename, "description": f.description}
                 for i, f in enumerate(files)],
@@ -141,8 +148,11 @@ class DiscordRenderer:
         if len(data) > limit or max(image.width, image.height) > self.max_side:
             # Only re-encode when the stored PNG does not fit: decoding and encoding a
             # large image costs tens of milliseconds on the delivery path.
-            enc = await asyncio.to_thread(_fit, data, ChannelLimits(self.max_side, limit))
-            data, content_type = enc
+            original = data
+            data, content_type = await asyncio.to_thread(
+                _fit, data, ChannelLimits(self.max_side, limit))
+            if self.sign_copy is not None:  # the re-encode dropped the C2PA manifest
+                data = await self.sign_copy(original, data)
             ext = "jpg" if content_type == "image/jpeg" else "png"
         alt = shorten(prompt, 1024) if prompt else None  # attachment alt text limit
         return FileUpload(f"easel-{image.seed}-{index}.{ext}", data, content_type, alt)
@@ -177,6 +187,15 @@ def image_content(reply: Reply, user_id: str) -> str:
         lines.append(f"{reply.withheld} image(s) were withheld by the safety check; "
                      "you can try again.")
     return clip_content("\n".join(lines))
+
+
+def vote_buttons(battle_id: str) -> list[dict[str, Any]]:
+    """An arena battle's four votes (the first attachment is A, the second B)."""
+    votes = [_button(label, f"{PREFIX}:a:{battle_id}:{choice}",
+                     style=ButtonStyle.PRIMARY if choice in ("a", "b") else ButtonStyle.SECONDARY)
+             for label, choice in (("A is better", "a"), ("B is better", "b"), ("Tie", "tie"),
+                                   ("Both bad", "bad"))]
+    return [_row(votes)]
 
 
 def buttons(generation_id: str | None, images: int) -> list[dict[str, Any]]:

@@ -136,9 +136,9 @@ def command_text(data: dict[str, Any]) -> CommandText:
         parts = ["/imagine"]
         if opts.get("raw"):
             parts.append("--raw")
-        for key in ("n", "size", "seed"):
+        for key in ("n", "size", "seed", "model"):
             if opts.get(key) is not None:
-                parts += [f"--{key}", str(opts[key])]
+                parts += [f"--{key}", "".join(str(opts[key]).split()) or "-"]
         return CommandText(" ".join([*parts, prompt]).strip(), private=False)
     if name == "edit":
         instruction = " ".join(str(opts.get("instruction") or "").split())
@@ -152,11 +152,19 @@ def command_text(data: dict[str, Any]) -> CommandText:
         words = ["reset"] if opts.get("reset") else []
         if opts.get("raw") is not None:
             words.append(f"raw={_flag(opts['raw'])}")
-        for key in ("n", "size", "steps"):
+        for key in ("n", "size", "steps", "model"):
             if opts.get(key) is not None:
-                words.append(f"{key}={opts[key]}")
+                words.append(f"{key}={''.join(str(opts[key]).split())}")
+        if opts.get("arena") is not None:
+            words.append(f"arena={_flag(opts['arena'])}")
         return CommandText(" ".join(["/settings", *words]), private=True)
-    if name in ("help", "history", "forget", "queue", "cancel"):
+    if name == "arena":
+        prompt = " ".join(str(opts.get("prompt") or "").split())
+        return CommandText(f"/arena {prompt}".strip(), private=prompt.lower() == "board")
+    if name == "vote":
+        # Private: the reveal is the voter's alone.
+        return CommandText(f"/vote {opts.get('choice') or ''}".strip(), private=True)
+    if name in ("help", "history", "forget", "queue", "cancel", "models"):
         return CommandText(f"/{name}", private=True)
     raise WireError(f"unknown command /{name}")
 
@@ -173,16 +181,19 @@ def _edit_text(instruction: str, image: Any) -> str:
 #   easel:u:<generation>       undo that generation
 #   easel:m:<generation>       the edit modal itself (MODAL_SUBMIT)
 #   easel:c:<job>              cancel that job (the button under a working message)
+#   easel:a:<battle>:<choice>  a vote on an arena battle (a, b, tie, bad)
 PREFIX = "easel"
+VOTE_CHOICES = ("a", "b", "tie", "bad")
 MODAL_INSTRUCTION = "instruction"
 MODAL_IMAGE = "image"
 
 
 @dataclass(frozen=True, slots=True)
 class ButtonAction:
-    kind: str  # "v", "r", "e", "u", "m", "c" (generation_id is then the job id)
+    kind: str  # "v", "r", "e", "u", "m", "c" (the job id), "a" (the battle id)
     generation_id: str
     index: int | None = None
+    choice: str | None = None  # "a": the vote
 
 
 def custom_id(kind: str, generation_id: str, index: int | None = None) -> str | None:
@@ -194,13 +205,18 @@ def custom_id(kind: str, generation_id: str, index: int | None = None) -> str | 
 def parse_custom_id(value: str) -> ButtonAction:
     prefix, _, rest = value.partition(":")
     kind, _, generation_id = rest.partition(":")
-    if prefix != PREFIX or kind not in ("v", "r", "e", "u", "m", "c") or not generation_id:
+    if prefix != PREFIX or kind not in ("v", "r", "e", "u", "m", "c", "a") or not generation_id:
         raise WireError(f"unknown component {value[:40]!r}")
     if kind == "v":
         generation_id, _, index = generation_id.rpartition(":")
         if not generation_id or not index.isdigit():
             raise WireError(f"malformed variation button {value[:40]!r}")
         return ButtonAction(kind, generation_id, int(index))
+    if kind == "a":
+        battle, _, choice = generation_id.rpartition(":")
+        if not battle or choice not in VOTE_CHOICES:
+            raise WireError(f"malformed vote button {value[:40]!r}")
+        return ButtonAction(kind, battle, choice=choice)
     return ButtonAction(kind, generation_id)
 
 
@@ -211,6 +227,10 @@ def button_text(action: ButtonAction) -> CommandText:
     if action.kind == "c":
         # Only the job's owner can cancel it; anyone else hears so, privately.
         return CommandText(f"/cancel {action.generation_id}", private=True)
+    if action.kind == "a":
+        # The reveal is the voter's alone: the others in the channel still vote blind.
+        return CommandText(f"/vote {action.choice}", private=True,
+                           reference=action.generation_id)
     texts = {"v": f"/vary {action.index}", "r": "/vary", "u": "/undo"}
     if action.kind not in texts:
         raise WireError(f"button {action.kind!r} has no command")

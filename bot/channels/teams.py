@@ -84,6 +84,9 @@ def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
         return f"/edit{n} {instruction}", ref
     if verb == "retry":
         return "/vary", ref
+    if verb == "vote":
+        choice = data.get("choice")
+        return (f"/vote {choice}", ref) if choice in ("a", "b", "tie", "bad") else None
     if verb == "cancel":
         job = data.get("job")
         return (f"/cancel {job}" if isinstance(job, str) and 0 < len(job) <= 64

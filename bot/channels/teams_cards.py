@@ -12,7 +12,8 @@ from typing import Any
 
 CARD_VERSION = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-VERBS = ("vary", "edit", "undo", "pick", "retry", "cancel")
+VERBS = ("vary", "edit", "undo", "pick", "retry", "cancel", "vote")
+VOTES = (("A is better", "a"), ("B is better", "b"), ("Tie", "tie"), ("Both bad", "bad"))
 
 
 def _action(title: str, verb: str, data: dict[str, Any], *, style: str | None = None
@@ -43,6 +44,19 @@ def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = Non
     if actions:
         card["actions"] = actions
     return card
+
+
+def battle_card(*, image_urls: list[str], text: str, battle_id: str) -> dict[str, Any]:
+    """An arena battle: pictures A and B side by side (names hidden) and the four votes."""
+    columns = [{"type": "Column", "width": "stretch", "items": [
+        {"type": "Image", "url": url, "size": "Stretch", "altText": f"picture {side}"},
+        {"type": "TextBlock", "text": side, "horizontalAlignment": "Center",
+         "weight": "Bolder", "spacing": "None"}]} for url, side in zip(image_urls, "AB", strict=False)]
+    body = [{"type": "TextBlock", "text": text, "wrap": True},
+            {"type": "ColumnSet", "columns": columns}]
+    ref = {"generation_id": battle_id}  # the battle, where other buttons name a generation
+    return _card(body, [_action(title, "vote", {**ref, "choice": choice})
+                        for title, choice in VOTES])
 
 
 def attachment(card: dict[str, Any]) -> dict[str, Any]:

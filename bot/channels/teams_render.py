@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment, TextFormatTypes
 
@@ -32,8 +33,11 @@ class RenderedImage:
 
 class TeamsRenderer:
     def __init__(self, store: ImageStore, public_url: str | None,
-                 limits: ChannelLimits = TEAMS_LIMITS) -> None:
+                 limits: ChannelLimits = TEAMS_LIMITS,
+                 sign_copy: Callable[[bytes, bytes], Awaitable[bytes]] | None = None) -> None:
+        """`sign_copy`: provenance for a copy re-encoded to fit Teams' limits."""
         self.store = store
+        self.sign_copy = sign_copy
         self.public_url = public_url
         self.limits = limits
 
@@ -56,13 +60,13 @@ class TeamsRenderer:
 
             original = Image.open(io.BytesIO(data))
             enc = await asyncio.to_thread(fit_image, original, limits)
+            if self.sign_copy is not None:  # the re-encode dropped the C2PA manifest
+                enc = replace(enc, data=await self.sign_copy(data, enc.data))
         if not enc.resized and full:
             return RenderedImage(full, "image/png", enc.width, enc.height, None)
         if self.public_url:
             # Keep the message small: store the fitted copy and link it, plus the original.
-            from PIL import Image
-
-            stored = await self.store.save(Image.open(io.BytesIO(enc.data)))
+            stored = await self.store.save_encoded(enc.data, enc.width, enc.height)
             return RenderedImage(self.image_url(stored.image_id) or "", enc.content_type,
                                  enc.width, enc.height, full)
         uri = f"data:{enc.content_type};base64,{base64.b64encode(enc.data).decode('ascii')}"
@@ -83,6 +87,9 @@ class TeamsRenderer:
         per_image = self.limits if self.public_url else ChannelLimits(
             self.limits.max_side, self.limits.max_bytes // n)
         rendered = [await self.render_image(img, per_image) for img in reply.images]
+        if reply.battle_id:
+            return cards.battle_card(image_urls=[r.url for r in rendered], text=reply.text,
+                                     battle_id=reply.battle_id)
         first = reply.images[0]
         notes = []
         if reply.withheld:

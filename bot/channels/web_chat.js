@@ -48,6 +48,21 @@ function bubble(cls, ...children) {
 
 function say(text) { announce.textContent = text; }
 
+// ---- an arena battle: A and B side by side, names hidden, four vote buttons -------------------
+function renderBattle(div, reply) {
+  const grid = el("div", {className: "grid"});
+  reply.images.forEach((im, i) => {
+    const side = "AB"[i];
+    grid.append(el("figure", {},
+      el("img", {src: im.url, alt: `picture ${side}`, width: im.width, height: im.height}),
+      el("figcaption", {textContent: side})));
+  });
+  const vote = (choice) => () => send(`/vote ${choice}`, reply.battle_id);
+  div.append(grid, el("div", {textContent: reply.text}), el("div", {className: "actions"},
+    button("A is better", vote("a")), button("B is better", vote("b")),
+    button("Tie", vote("tie")), button("Both bad", vote("bad"))));
+}
+
 // ---- rendering a reply --------------------------------------------------------------------
 function render(div, reply) {
   div.className = "msg easel " + reply.kind;
@@ -56,6 +71,7 @@ function render(div, reply) {
     div.append(textNode(reply.text));
     return;
   }
+  if (reply.battle_id) return renderBattle(div, reply);
   const grid = el("div", {className: "grid"});
   reply.images.forEach((im, i) => {
     const n = reply.images.length > 1 ? ` ${i + 1}` : "";

@@ -24,6 +24,7 @@ def reply_json(reply: Reply) -> dict[str, Any]:
         "images": [{"url": f"/images/{im.image_id}", "seed": im.seed if im.reproducible
                     else None, "width": im.width, "height": im.height} for im in reply.images],
         "engine": reply.engine,
+        "battle_id": reply.battle_id,  # an arena battle: vote on it, names hidden
         "withheld": reply.withheld,
         "generation_id": reply.generation_id,
         "retry_after_s": reply.retry_after_s,

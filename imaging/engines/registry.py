@@ -57,11 +57,14 @@ class NamedEngine:
 class EngineSet:
     """The deployment's engines by name; the first is the default."""
 
-    def __init__(self, engines: list[NamedEngine]) -> None:
+    def __init__(self, engines: list[NamedEngine], arena: dict[str, Any] | None = None
+                 ) -> None:
+        """`arena`: the engines file's `[arena]` table, as written (bot/arena reads it)."""
         if not engines:
             raise EngineLoadError("no image engine configured")
         self._by_name = {e.name: e for e in engines}
         self.default = engines[0]
+        self.arena = arena or {}
 
     def __iter__(self) -> Iterator[NamedEngine]:
         return iter(self._by_name.values())
@@ -133,7 +136,7 @@ def build_engines(file: EnginesFile, load_local: LocalLoader,
             raise EngineLoadError(f"engine {spec.name!r}: {exc}") from exc
         out.append(NamedEngine(spec.name, spec.kind, engine, spec.description, spec.speed))
         log.info("engine %r ready (%s)", spec.name, spec.kind)
-    return EngineSet(out)
+    return EngineSet(out, file.arena)
 
 
 def _local(spec: EngineSpec, load_local: LocalLoader, loaded: dict[tuple[Any, ...], Any]) -> Any:

@@ -584,3 +584,34 @@ async def test_the_working_message_shows_previews_and_its_cancel_button_works(
     await drain(tasks, keep=frozenset(t for t in tasks.snapshot()
                                       if t.get_name() == "easel-image-purge"))
     assert not [c for c in d.fake.on(ix["token"]) if c.files and c is not shown]  # no image
+
+
+# ---- the arena -----------------------------------------------------------------------------
+async def test_a_battle_in_discord_shows_a_and_b_and_takes_one_private_vote_each(
+        discord_app: DiscordApp):
+    d = discord_app
+    ix = d.command("arena", prompt="a red apple on a table")
+    assert await d.post(ix) == (200, {"type": 5})
+    final = await d.fake.wait_for(lambda c: c.token == ix["token"] and bool(c.files))
+    assert len(_attached_images(final)) == 2  # A and B
+    message = d.fake.originals[ix["token"]]
+    assert "**A** is the first picture" in message["content"]
+    assert "demo" not in message["content"]  # the entries stay hidden
+    ids = _custom_ids(message)
+    labels = [b["label"] for row in message["components"] for b in row["components"]]
+    assert labels == ["A is better", "B is better", "Tie", "Both bad"]
+    assert all(i.startswith("easel:a:") and len(i) <= 100 for i in ids)
+
+    press = d.interaction(3, {"component_type": 2, "custom_id": ids[0]}, message=message)
+    status, answer = await d.post(press)
+    assert status == 200 and answer["data"]["flags"] == 64  # the reveal is private
+    assert "your vote counts: A is better" in answer["data"]["content"]
+    assert "**A** was **demo" in answer["data"]["content"]
+    again = d.interaction(3, {"component_type": 2, "custom_id": ids[1]}, message=message)
+    status, answer = await d.post(again)
+    assert "You already voted on this battle (a)" in answer["data"]["content"]
+    # Someone else in the channel still has a vote, typed this time.
+    other = d.command("vote", choice="tie")
+    other["member"]["user"]["id"] = "1187000000000000999"
+    status, answer = await d.post(other)
+    assert "your vote counts: a tie" in answer["data"]["content"]

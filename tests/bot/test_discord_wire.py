@@ -83,7 +83,8 @@ def _commands_file() -> list[dict[str, Any]]:
 def test_command_file_is_valid_discord_json_and_fully_mapped():
     commands = _commands_file()
     assert {c["name"] for c in commands} == {"imagine", "edit", "vary", "undo", "settings",
-                                             "queue", "cancel", "history", "forget", "help"}
+                                             "queue", "cancel", "history", "forget", "help",
+                                             "models", "arena", "vote"}
     samples = {3: "512x512", 4: 3, 5: True}
     for cmd in commands:
         assert re.fullmatch(r"[-_a-z0-9]{1,32}", cmd["name"]) and cmd["type"] == 1
@@ -97,9 +98,9 @@ def test_command_file_is_valid_discord_json_and_fully_mapped():
             assert 1 <= len(opt["description"]) <= 100 and opt["type"] in samples
             for choice in opt.get("choices", []):
                 assert len(choice["name"]) <= 100
-                assert re.fullmatch(r"\d+x\d+", choice["value"])
+                assert re.fullmatch(r"\d+x\d+|a|b|tie|bad", choice["value"])
         # Every option reaches the Assistant's text.
-        values = {o["name"]: samples[o["type"]] if o["name"] != "size" else o["choices"][1]["value"]
+        values = {o["name"]: o["choices"][1]["value"] if o.get("choices") else samples[o["type"]]
                   for o in options}
         data = {"name": cmd["name"], "type": 1,
                 "options": [{"name": k, "type": 3, "value": v} for k, v in values.items()]}

@@ -34,7 +34,7 @@ def test_settings_words_parse_against_the_limits() -> None:
     assert parse_settings("raw=on n=2 size=768x512 steps=8", LIMITS) == {
         "raw": True, "n": 2, "size": "768x512", "steps": 8}
     assert parse_settings("n=3 reset steps=4", LIMITS) == {
-        "raw": False, "n": None, "size": None, "steps": 4, "model": None}
+        "raw": False, "n": None, "size": None, "steps": 4, "model": None, "arena": False}
     for words, needle in [("n=9", "from 1 to 4"), ("steps=0", "from 1 to 50"),
                           ("raw=maybe", "on or off"), ("size=2048x512", "between 64 and 1024"),
                           ("colour=red", "don't know the setting `colour`"),

@@ -273,3 +273,20 @@ async def test_working_card_shows_the_preview_and_cancel_stops_the_job(
     # No picture was delivered: the only card with an image is the working card's preview.
     assert not [a for a in connector.received if is_result(a) and not preview_card(a)]
     assert connector.updated[-1] is final  # nothing overwrote the cancelled message
+
+
+async def test_an_arena_battle_card_and_its_vote_buttons(app_factory, settings_factory,
+                                                         connector, activity_factory):
+    running = await app_factory(settings_factory())
+    await _post(running.url, activity_factory("/arena a paper boat on a pond"))
+    battle = await next_image(connector, 0)
+    c = card(battle)
+    _check_card_types(c)
+    assert len(card_images(battle)) == 2 and "demo" not in json.dumps(c)
+    votes = [a for a in card_actions(battle) if a["type"] == "Action.Execute"]
+    assert [a["title"] for a in votes] == ["A is better", "B is better", "Tie", "Both bad"]
+    status, body = await _post(running.url, _invoke(activity_factory, "adaptiveCard/action", {
+        "action": {"type": "Action.Execute", "verb": "vote", "data": votes[1]["data"]}}))
+    assert status == 200 and body["statusCode"] == 200
+    thanks = await connector.wait_for(lambda a: "your vote counts" in (a.get("text") or ""))
+    assert "B is better" in thanks["text"] and "was **demo" in thanks["text"]
