@@ -27,8 +27,10 @@ from bot.state import ConversationRecord, ConversationStore, record_key, user_ke
 from bot.storage import StorageUnavailable
 from bot.studio import Scope, Studio, Target, pick
 from bot.turn import ProgressSink, Reply, ReplyKind, Response, Turn
+from bot.verify_view import VERIFY_USAGE, find, verify_text
 from imaging.engines.registry import EngineSet
 from imaging.jobs import JobRunner
+from imaging.provenance import Provenance
 from imaging.store import ImageStore
 from imaging.uploads import UploadError, prepare_upload
 from safety.gate import Gate
@@ -49,7 +51,8 @@ class Assistant:
                  tenant_strictness: dict[str, str] | None = None,
                  config: AssistantConfig | None = None,
                  engines: EngineSet | None = None,
-                 arena: tuple[ArenaStore, list[ArenaEntry]] | None = None) -> None:
+                 arena: tuple[ArenaStore, list[ArenaEntry]] | None = None,
+                 provenance: Provenance | None = None) -> None:
         """`arena`: where battles are kept and what they compare (the engines file's
         `[arena]` table); None: no /arena."""
         """`gate` is required: running without checks is `SafetyGate.disabled()`
@@ -61,6 +64,7 @@ class Assistant:
         self.gate = gate  # checkpoint 1 here; 2 in the studio; 3 in the image tool
         self.jobs = jobs  # /cancel and /queue
         self.engines = engines  # /models (several named engines)
+        self.provenance = provenance  # /verify
         self.tenant_strictness = tenant_strictness or {}
         self.config = config or AssistantConfig()
         self.studio = Studio(tools, store, gate)
@@ -75,7 +79,7 @@ class Assistant:
             "history": self._history, "vary": self._vary, "edit": self._edit,
             "chat": self._chat, "imagine": self._imagine, "cancel": self._cancel,
             "queue": self._queue, "models": self._models, "arena": self._arena,
-            "vote": self._vote,
+            "vote": self._vote, "verify": self._verify,
         }
 
     # ---- entry point -------------------------------------------------------------
@@ -205,6 +209,14 @@ class Assistant:
         if self.arena is None:
             return Response(replies.text(replies.NO_ARENA))
         return await self.arena.vote(scope, await self.store.load(scope.key), cmd.text)
+
+    async def _verify(self, scope: Scope, cmd: commands.Command) -> Response:
+        if not scope.turn.attachments or self.provenance is None:
+            return Response(replies.text(VERIFY_USAGE))
+        # Decoding, the watermark search and c2pa's checks: tens of ms, in a thread.
+        report = await self.provenance.averify(scope.turn.attachments[0])
+        record = await self.store.load(scope.key)  # this user's pictures only
+        return Response(replies.text(verify_text(report, find(self.provenance, report, record))))
 
     async def _models(self, scope: Scope, cmd: commands.Command) -> Response:
         if self.engines is None or len(self.engines) < 2:

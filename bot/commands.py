@@ -17,7 +17,7 @@ from typing import Any
 from imaging.sizes import parse_size
 
 COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
-            "pick", "cancel", "queue", "models", "arena", "vote")
+            "pick", "cancel", "queue", "models", "arena", "vote", "verify")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw|model)(?:=(\S+))?$")
@@ -45,7 +45,7 @@ def parse(text: str) -> Command:
             return Command("chat", text=text)
         name, rest = m.group(1).lower(), m.group(2)
     if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue", "models",
-                "arena", "vote"):
+                "arena", "vote", "verify"):
         return Command(name, text=rest.strip())
     if name in ("vary", "edit", "pick"):
         return _parse_indexed(name, rest)

@@ -27,6 +27,7 @@ HELP_TEXT = (
     "- `/history` lists recent pictures; `/forget` deletes everything I keep about you\n"
     "- `/models` lists the image engines; `/settings model=NAME` picks one for this "
     "conversation, `/imagine --model NAME …` for one picture\n"
+    "- attach a picture and type `/verify` to check its Content Credentials and watermark\n"
     "- `/arena <prompt>` draws it with two hidden engines side by side: `/vote a`, `b`, "
     "`tie` or `bad`; `/arena board` shows the standings; `/settings arena=on` makes every "
     "5th picture a battle\n"

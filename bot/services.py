@@ -221,7 +221,7 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
         tenant_levels.setdefault("", settings.safety_strictness)
     assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
                           jobs=runner, tenant_strictness=tenant_levels, engines=engines,
-                          arena=(battles, entries),
+                          arena=(battles, entries), provenance=provenance,
                           config=AssistantConfig(
                               max_images=settings.max_images, max_side=settings.max_image_side,
                               profile=engine_profile(engines.default),

@@ -15,6 +15,17 @@ class ChannelLimits:
 
 
 TEAMS_LIMITS = ChannelLimits(max_side=1024, max_bytes=1_000_000)
+# Room left for the C2PA manifest a re-encoded copy is signed with (about 3 KB, up to
+# about 8 KB with its parent as ingredient): the signed copy must still fit the limit.
+MANIFEST_RESERVE = 16_384
+
+
+def room_for_manifest(limits: ChannelLimits) -> ChannelLimits:
+    """The limits to fit a copy to before signing it (unchanged when they are so small
+    that a manifest cannot fit anyway: such a copy goes with its watermark only)."""
+    if limits.max_bytes <= 4 * MANIFEST_RESERVE:
+        return limits
+    return ChannelLimits(limits.max_side, limits.max_bytes - MANIFEST_RESERVE)
 
 
 @dataclass(frozen=True, slots=True)

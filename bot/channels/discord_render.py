@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PIL import Image
 
+from bot.channels.copies import SignCopy, signed_within
 from bot.channels.discord_api import FileUpload
 from bot.channels.discord_wire import (
     CONTENT_MAX,
@@ -26,10 +28,9 @@ from bot.channels.discord_wire import (
     custom_id,
 )
 from bot.turn import DeliveredImage, Reply
-from imaging.delivery import ChannelLimits, fit_image
+from imaging.delivery import ChannelLimits, fit_image, room_for_manifest
 
-# Signs a re-encoded copy (original bytes, copy bytes) -> the copy with a C2PA manifest.
-SignCopy = Callable[[bytes, bytes], Awaitable[bytes]]
+log = logging.getLogger(__name__)
 
 # Discord rejects a message whose files add up to more than this, whatever each file's limit.
 MAX_REQUEST_BYTES = 25 * 1024 * 1024
@@ -148,11 +149,11 @@ class DiscordRenderer:
         if len(data) > limit or max(image.width, image.height) > self.max_side:
             # Only re-encode when the stored PNG does not fit: decoding and encoding a
             # large image costs tens of milliseconds on the delivery path.
-            original = data
+            original, limits = data, ChannelLimits(self.max_side, limit)
             data, content_type = await asyncio.to_thread(
-                _fit, data, ChannelLimits(self.max_side, limit))
+                _fit, data, room_for_manifest(limits) if self.sign_copy else limits)
             if self.sign_copy is not None:  # the re-encode dropped the C2PA manifest
-                data = await self.sign_copy(original, data)
+                data = await signed_within(self.sign_copy, original, data, limit)
             ext = "jpg" if content_type == "image/jpeg" else "png"
         alt = shorten(prompt, 1024) if prompt else None  # attachment alt text limit
         return FileUpload(f"easel-{image.seed}-{index}.{ext}", data, content_type, alt)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment, TextFormatTypes
 
 from bot.channels import teams_cards as cards
+from bot.channels.copies import SignCopy, signed_within
 from bot.turn import DeliveredImage, Reply, ReplyKind
-from imaging.delivery import TEAMS_LIMITS, ChannelLimits, Encoded, fit_image
+from imaging.delivery import TEAMS_LIMITS, ChannelLimits, Encoded, fit_image, room_for_manifest
 from imaging.store import ImageStore
 
 
@@ -34,7 +34,7 @@ class RenderedImage:
 class TeamsRenderer:
     def __init__(self, store: ImageStore, public_url: str | None,
                  limits: ChannelLimits = TEAMS_LIMITS,
-                 sign_copy: Callable[[bytes, bytes], Awaitable[bytes]] | None = None) -> None:
+                 sign_copy: SignCopy | None = None) -> None:
         """`sign_copy`: provenance for a copy re-encoded to fit Teams' limits."""
         self.store = store
         self.sign_copy = sign_copy
@@ -59,9 +59,11 @@ class TeamsRenderer:
             from PIL import Image
 
             original = Image.open(io.BytesIO(data))
-            enc = await asyncio.to_thread(fit_image, original, limits)
+            enc = await asyncio.to_thread(fit_image, original, room_for_manifest(limits)
+                                          if self.sign_copy else limits)
             if self.sign_copy is not None:  # the re-encode dropped the C2PA manifest
-                enc = replace(enc, data=await self.sign_copy(data, enc.data))
+                enc = replace(enc, data=await signed_within(self.sign_copy, data, enc.data,
+                                                            limits.max_bytes))
         if not enc.resized and full:
             return RenderedImage(full, "image/png", enc.width, enc.height, None)
         if self.public_url:
