@@ -60,7 +60,7 @@ async def _turn(assistant, user: str, text: str) -> float:
 
 async def overhead(latency: float, turns: int, gate, data: Path) -> list[tuple]:
     rows = []
-    for model, size in (("dall-e-2", 512), ("gpt-image-1", 1024)):
+    for model, size in (("dall-e-2", 256), ("dall-e-2", 512), ("gpt-image-1", 1024)):
         async with images_api(latency_s=latency, textured=True) as fake:
             engines = _engines(fake.url, model, 4)
             adapter = engines.default.engine
@@ -73,7 +73,7 @@ async def overhead(latency: float, turns: int, gate, data: Path) -> list[tuple]:
                 bare.append(time.perf_counter() - t0 - latency)
             for label, g in (("full turn, gate on", gate), ("full turn, gate off",
                                                             SafetyGate.disabled())):
-                settings = load_settings(data_dir=data / f"{model}-{label[-3:]}")
+                settings = load_settings(data_dir=data / f"{model}-{size}-{label[-3:]}")
                 svc = build_services(settings, engines, gate=g)
                 await _turn(svc.assistant, "warm", "/imagine --raw a red fox")
                 # The same words each time: the fake's (cached) picture costs it nothing.

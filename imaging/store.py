@@ -86,9 +86,15 @@ async def _open(data: bytes | None) -> Image.Image | None:
     return await asyncio.to_thread(decode)
 
 
+# zlib level 1 instead of Pillow's default 6: 1.8-3.4x faster to encode (a photo-like
+# 1024 px picture: 116 ms instead of 396 ms, and no bigger; a smooth demo picture: 38 ms
+# instead of 68 ms, at 1.4-1.8x the bytes, still far under any channel's limit).
+PNG_LEVEL = 1
+
+
 def _png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=PNG_LEVEL)
     return buf.getvalue()
 
 
@@ -114,7 +120,7 @@ class FileImageStore:
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
         tmp.replace(path)  # atomic: a reader never sees a half-written file
         return StoredImage(image_id, path, image.width, image.height)
 

@@ -29,6 +29,7 @@ from imaging.provenance.config import GenerationInfo, ProvenanceConfig
 from imaging.provenance.keys import SigningKeys
 from imaging.provenance.marker import Watermarker
 from imaging.provenance.report import ProvenanceReport, WatermarkReport
+from imaging.store import PNG_LEVEL
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class Provenance:
         if fmt == "JPEG":
             marked.convert("RGB").save(buf, format="JPEG", quality=quality)
         else:
-            marked.save(buf, format="PNG")
+            marked.save(buf, format="PNG", compress_level=PNG_LEVEL)
         return self.sign(buf.getvalue(), info, parent)
 
     async def amark_and_sign(self, image: Image.Image, info: GenerationInfo,
