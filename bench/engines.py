@@ -3,9 +3,10 @@
 A loopback OpenAI Images API (tests/fake_images_api.py, the real wire format) answers
 after a fixed latency. Two figures:
 1. Overhead: a full `/imagine --raw` turn through the assistant (gate 1 and 2, the tool,
-   the fair queue, the HTTP call, decoding, gate 3, storing), sequentially, minus the
-   fake's own latency; side by side with the gate off, and with the adapter alone
-   (`agenerate` only). Per image size, since decoding and storing scale with pixels.
+   the fair queue, the HTTP call, decoding, gate 3, watermark and C2PA, storing),
+   sequentially, minus the fake's own latency; side by side with the gate off, with the
+   gate off and no provenance ("unmarked", a comparison only: easel always marks), and
+   with the adapter alone (`agenerate` only). Per image size, since decoding and storing scale with pixels.
 2. Scaling: 16 users each ask for one image at once; images per second with
    `max_concurrency` 1, 2, 4, 8, against the ideal (max_concurrency / latency).
 
@@ -71,10 +72,13 @@ async def overhead(latency: float, turns: int, gate, data: Path) -> list[tuple]:
                 t0 = time.perf_counter()
                 await adapter.agenerate([req])
                 bare.append(time.perf_counter() - t0 - latency)
-            for label, g in (("full turn, gate on", gate), ("full turn, gate off",
-                                                            SafetyGate.disabled())):
-                settings = load_settings(data_dir=data / f"{model}-{size}-{label[-3:]}")
+            for label, g in (("full turn, gate on", gate),
+                             ("full turn, gate off", SafetyGate.disabled()),
+                             ("gate off, unmarked", SafetyGate.disabled())):
+                settings = load_settings(data_dir=data / f"{model}-{size}-{label[-4:]}")
                 svc = build_services(settings, engines, gate=g)
+                if label.endswith("unmarked"):  # what provenance costs, for comparison
+                    svc.tools.get("generate_image").stamp = None  # type: ignore[attr-defined]
                 await _turn(svc.assistant, "warm", "/imagine --raw a red fox")
                 # The same words each time: the fake's (cached) picture costs it nothing.
                 times = [await _turn(svc.assistant, "u", "/imagine --raw a red fox") - latency
