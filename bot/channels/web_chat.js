@@ -34,9 +34,31 @@ function textNode(text) {
   if (text.startsWith("🎨")) {
     span.append(paletteIcon(), text.slice(2).trimStart());
   } else {
-    span.textContent = text;
+    span.append(...markup(text));
   }
   return span;
+}
+
+// The little Markdown replies use (```blocks```, **bold**, `code`), as elements: the text
+// itself is never parsed as HTML.
+function markup(text) {
+  const out = [];
+  text.split(/(```[\s\S]*?```)/).forEach((part) => {
+    if (part.startsWith("```") && part.endsWith("```") && part.length >= 6) {
+      out.push(el("pre", {textContent: part.slice(3, -3).replace(/^\n/, "")}));
+      return;
+    }
+    part.split(/(\*\*[^*\n]+\*\*|`[^`\n]+`)/).forEach((bit) => {
+      if (bit.startsWith("**") && bit.endsWith("**") && bit.length > 4) {
+        out.push(el("strong", {textContent: bit.slice(2, -2)}));
+      } else if (bit.startsWith("`") && bit.endsWith("`") && bit.length > 2) {
+        out.push(el("code", {textContent: bit.slice(1, -1)}));
+      } else if (bit) {
+        out.push(document.createTextNode(bit));
+      }
+    });
+  });
+  return out;
 }
 
 function bubble(cls, ...children) {
@@ -58,7 +80,7 @@ function renderBattle(div, reply) {
       el("figcaption", {textContent: side})));
   });
   const vote = (choice) => () => send(`/vote ${choice}`, reply.battle_id);
-  div.append(grid, el("div", {textContent: reply.text}), el("div", {className: "actions"},
+  div.append(grid, textNode(reply.text), el("div", {className: "actions"},
     button("A is better", vote("a")), button("B is better", vote("b")),
     button("Tie", vote("tie")), button("Both bad", vote("bad"))));
 }
@@ -96,7 +118,7 @@ function render(div, reply) {
   });
   div.append(grid);
   // An images reply's text is a note about them (withheld ones, a size the engine rounded).
-  if (reply.text) div.append(el("div", {className: "note", textContent: reply.text}));
+  if (reply.text) div.append(el("div", {className: "note"}, textNode(reply.text)));
   if (reply.prompt) {
     const prompt = reply.prompt;
     const copy = button("Copy prompt", async () => {

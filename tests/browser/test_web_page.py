@@ -131,3 +131,21 @@ async def test_a_390_px_dark_page(app_factory, settings_factory, open_tab, scree
     assert background == "rgb(18, 18, 24)"  # the dark palette
     await page.screenshot(path=screenshots / "chat-390px-dark-grid.png", full_page=True)
     assert tab.errors == []
+
+
+async def test_an_arena_battle_is_voted_on_with_its_buttons(
+        app_factory, settings_factory, open_tab, screenshots: Path):
+    running = await app_factory(settings_factory())
+    page = (await open_tab(running.url + "/")).page
+    await _send(page, "/arena a yellow kite over the sea")
+    battle = page.locator(".msg.easel").last
+    await expect(battle.locator("figcaption")).to_have_text(["A", "B"])
+    await expect(battle.locator("strong").first).to_have_text("A")  # **A** drawn as bold
+    await expect(battle.get_by_text("demo")).to_have_count(0)  # the names stay hidden
+    await page.screenshot(path=screenshots / "arena-battle.png", full_page=True)
+    await battle.get_by_role("button", name="B is better").click()
+    reveal = page.locator(".msg.easel").last
+    await expect(reveal).to_contain_text("your vote counts: B is better")
+    await expect(reveal.locator("strong", has_text="demo").first).to_be_visible()
+    await _send(page, "/arena board")
+    await expect(page.locator(".msg.easel pre").last).to_contain_text("demo:raw")
