@@ -309,8 +309,8 @@ async def test_a_remote_engine_queues_fairly_within_its_concurrency_and_cancels_
             fake.arrived.clear()
             await asyncio.wait_for(fake.arrived.wait(), 10)
         assert fake.in_flight == 2 and runner.queue_length == 3
-        # The other user's one job goes next, before the greedy user's third.
-        assert [c.body["prompt"] for c in fake.calls] == ["g0", "o0"]
+        # The other user's one job goes next, before the greedy user's second.
+        assert {c.body["prompt"] for c in fake.calls} == {"g0", "o0"}
         assert await runner.cancel(greedy[0].id)  # a running remote call stops at once
         with pytest.raises(JobCancelled):
             await greedy[0].result()
@@ -320,4 +320,6 @@ async def test_a_remote_engine_queues_fairly_within_its_concurrency_and_cancels_
             assert len((await h.result()).images) == 1
         await runner.close()
         await engines.aclose()
-    assert [c.body["prompt"] for c in fake.calls] == ["g0", "o0", "g1", "g2", "g3"]
+    prompts = [c.body["prompt"] for c in fake.calls]  # two workers: pairs may arrive swapped
+    assert set(prompts[:2]) == {"g0", "o0"} and prompts[2] == "g1"
+    assert set(prompts[3:]) == {"g2", "g3"}
