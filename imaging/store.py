@@ -73,7 +73,7 @@ def new_image_id() -> str:
     return secrets.token_urlsafe(24)
 
 
-async def _open(data: bytes | None) -> Image.Image | None:
+async def decode_stored(data: bytes | None) -> Image.Image | None:
     """Decode stored bytes off the event loop (a large PNG takes tens of ms)."""
     if data is None:
         return None
@@ -154,7 +154,7 @@ class FileImageStore:
         return await asyncio.to_thread(self.read_sync, image_id)
 
     async def open(self, image_id: str) -> Image.Image | None:
-        return await _open(await self.read(image_id))
+        return await decode_stored(await self.read(image_id))
 
     async def delete(self, image_ids: list[str]) -> int:
         def run() -> int:
@@ -225,7 +225,7 @@ class RedisImageStore:
         return bytes(data) if data is not None else None
 
     async def open(self, image_id: str) -> Image.Image | None:
-        return await _open(await self.read(image_id))
+        return await decode_stored(await self.read(image_id))
 
     async def delete(self, image_ids: list[str]) -> int:
         keys = [self._k(i) for i in image_ids if self.valid_id(i)]

@@ -132,3 +132,47 @@ async def fake_llm(message: dict[str, Any] | None = None, **server: Any) -> Asyn
     async with fake.running() as base_url:
         yield fake, FallbackBrain(OpenAIBrain(base_url, None, "tiny", timeout_s=2, retries=0),
                                   RulesBrain())
+
+
+# ---- the web chat --------------------------------------------------------------------------
+def web_session():
+    """A client for the web chat. aiohttp's default jar ignores cookies from IP hosts such
+    as 127.0.0.1, and the chat's conversation lives in its cookie."""
+    import aiohttp
+
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def web_chat(s, url: str, text: str, *, reference: str | None = None,
+                   image: bytes | None = None) -> list[dict[str, Any]]:
+    """One web-chat turn (optionally with a picture): every NDJSON event it streamed."""
+    import json
+
+    body: dict[str, Any] = {"text": text, "reference": reference}
+    if image is not None:
+        kind = "jpeg" if image[:2] == b"\xff\xd8" else "png"
+        body["image"] = f"data:image/{kind};base64," + base64.b64encode(image).decode()
+    async with s.post(url + "/api/chat", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        assert resp.content_type == "application/x-ndjson"
+        return [json.loads(line) async for line in resp.content if line.strip()]
+
+
+def final_reply(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The turn's last message: the reply that stays on the page."""
+    return [e for e in events if e["type"] == "message"][-1]["reply"]
+
+
+class FlagBrightest:
+    """An operator's extra image checker: flags the brightest image of a batch."""
+
+    async def classify(self, images):
+        import numpy as np
+
+        from safety.policy import Category, Verdict
+
+        means = [float(np.asarray(im.convert("L")).mean()) for im in images]
+        top = int(np.argmax(means))
+        return [Verdict(allowed=i != top, category=Category.VIOLENCE if i == top else None,
+                        scores={"violence": 1.0 if i == top else 0.0})
+                for i in range(len(images))]

@@ -16,7 +16,7 @@ from imaging.engine import ImageRequest, ImageResult
 from imaging.engines.registry import EngineSet
 from imaging.jobs import EventSink, ImageJob, JobEvent, JobProgress, JobRunner
 from imaging.sizes import parse_size
-from imaging.store import ImageStore, StoredImage
+from imaging.store import ImageStore, StoredImage, decode_stored
 from tools.base import DeliveredImage, ToolArgsError, ToolContext, ToolResult, ToolSpec
 from tools.engine_plan import (
     Plan,
@@ -192,7 +192,9 @@ class EditImageTool:
     async def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
         assert isinstance(args, EditImageArgs)
         g = self.generate
-        source = await g.store.open(args.image_id)
+        # One read: the bytes are the manifest's parent, decoded they are the init image.
+        parent = await g.store.read(args.image_id)
+        source = await decode_stored(parent)
         if source is None:
             raise ToolArgsError("that image is no longer available; make a new one")
         named = resolve(g.engines, ctx.engine)
@@ -211,7 +213,6 @@ class EditImageTool:
             init_image=source.convert("RGB"), strength=args.strength,
         )
         result = await g.submit(request, ctx, plan)
-        parent = await g.store.read(args.image_id) if g.stamp is not None else None
         return finish(await g.deliver(result, ctx, request, parent), result, plan)
 
 

@@ -31,6 +31,7 @@ from imaging.engine import (
     StepCallback,
     StepInfo,
 )
+from imaging.engines.codecs import decode_picture, png_bytes
 from imaging.engines.comfyui_workflow import Workflow, WorkflowError
 
 log = logging.getLogger(__name__)
@@ -168,11 +169,11 @@ class ComfyUIEngine:
                 raise GenerationError(f"{self.name} could not send the picture "
                                       f"(HTTP {resp.status})")
             data = await resp.read()
-        return await asyncio.to_thread(_decode, data, self.name)
+        return await asyncio.to_thread(decode_picture, data, self.name)
 
     async def _upload(self, image: Image.Image | None) -> str:
         assert image is not None and self._session is not None
-        png = await asyncio.to_thread(_png, image)
+        png = await asyncio.to_thread(png_bytes, image)
         form = aiohttp.FormData()
         form.add_field("image", png, filename=f"easel-{uuid.uuid4().hex[:12]}.png",
                        content_type="image/png")
@@ -255,16 +256,3 @@ def _comfy_error(answer: dict[str, Any], status: int) -> str:
     return f"HTTP {status}"
 
 
-def _decode(data: bytes, name: str) -> Image.Image:
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-        return image.convert("RGB")
-    except OSError as exc:
-        raise GenerationError(f"{name} sent a picture easel cannot read") from exc
-
-
-def _png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG")
-    return buf.getvalue()

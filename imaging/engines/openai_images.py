@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from imaging.engine import (
     ImageResult,
     StepCallback,
 )
+from imaging.engines.codecs import decode_picture, png_bytes
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class OpenAIImagesEngine:
         if req.is_edit and not self.limits.edits:
             raise GenerationError(f"{self.name} cannot edit pictures")
         chunks = [min(self.limits.max_n, req.n - i) for i in range(0, req.n, self.limits.max_n)]
-        png = await asyncio.to_thread(_png, req.init_image) if req.is_edit else None
+        png = await asyncio.to_thread(png_bytes, req.init_image) if req.init_image else None
         answers = await asyncio.gather(*(self._call(req, k, png) for k in chunks))
         items = [item for answer in answers for item in answer]
         images = await asyncio.to_thread(_decode_all, items, self.name)
@@ -243,18 +243,6 @@ def _items(data: Any, name: str) -> list[dict[str, Any]]:
 
 def _decode_all(items: list[dict[str, Any]], name: str) -> list[Image.Image]:
     try:
-        out = []
-        for item in items:
-            im = Image.open(io.BytesIO(base64.b64decode(item["b64_json"])))
-            im.load()
-            out.append(im.convert("RGB"))
-        return out
-    except (OSError, ValueError) as exc:
+        return [decode_picture(base64.b64decode(item["b64_json"]), name) for item in items]
+    except ValueError as exc:  # not base64
         raise GenerationError(f"{name} sent a picture easel cannot read") from exc
-
-
-def _png(image: Image.Image | None) -> bytes:
-    assert image is not None
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG")
-    return buf.getvalue()

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
+from helpers import final_reply, web_chat, web_session
 
 from safety.policy import Category, Verdict
 
 
-def _session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+async def _chat(s, url: str, text: str, reference: str | None = None) -> dict:
+    return final_reply(await web_chat(s, url, text, reference=reference))
 
 
-async def _chat(s: aiohttp.ClientSession, url: str, text: str, reference: str | None = None
-                ) -> dict:
-    async with s.post(url + "/api/chat", json={"text": text, "reference": reference}) as resp:
-        assert resp.status == 200, await resp.text()
-        events = [json.loads(line) async for line in resp.content if line.strip()]
-    return [e for e in events if e["type"] == "message"][-1]["reply"]
+_session = web_session
 
 
 async def test_a_full_battle_in_the_web_chat(app_factory, settings_factory):

@@ -5,31 +5,27 @@ way."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import aiohttp
-import numpy as np
 from aiohttp.test_utils import TestServer
 from fake_comfyui import comfyui
 from fake_images_api import KEY, images_api, policy_violation, rate_limited
-from helpers import card, card_images, card_prompt, is_result, say, walk
+from helpers import (
+    FlagBrightest,
+    card,
+    card_images,
+    card_prompt,
+    final_reply,
+    is_result,
+    say,
+    walk,
+    web_chat,
+    web_session,
+)
 
 from imaging.engines.config import parse_engines
 from imaging.engines.registry import build_engines
-from safety.policy import Category, Verdict
-
-
-class FlagBrightest:
-    """An operator's extra image checker: flags the brightest image of a batch."""
-
-    async def classify(self, images):
-        means = [float(np.asarray(im.convert("L")).mean()) for im in images]
-        top = int(np.argmax(means))
-        return [Verdict(allowed=i != top, category=Category.VIOLENCE if i == top else None,
-                        scores={"violence": 1.0 if i == top else 0.0})
-                for i in range(len(images))]
 
 
 @asynccontextmanager
@@ -63,18 +59,11 @@ def _deploy():
     return Path(__file__).resolve().parents[2] / "deploy"
 
 
-async def _chat(s: aiohttp.ClientSession, url: str, text: str) -> list[dict]:
-    async with s.post(url + "/api/chat", json={"text": text}) as resp:
-        assert resp.status == 200, await resp.text()
-        return [json.loads(line) async for line in resp.content if line.strip()]
+async def _chat(s, url: str, text: str) -> list[dict]:
+    return await web_chat(s, url, text)
 
 
-def _final(events: list[dict]) -> dict:
-    return [e for e in events if e["type"] == "message"][-1]["reply"]
-
-
-def _session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+_session, _final = web_session, final_reply
 
 
 async def test_the_web_chat_lists_picks_and_uses_each_engine(

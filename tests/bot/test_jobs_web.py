@@ -6,27 +6,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 from engines import Steered
+from helpers import final_reply, web_chat, web_session
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def _session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+async def _chat(s, url: str, text: str, reference: str | None = None) -> list[dict]:
+    return await web_chat(s, url, text, reference=reference)
 
 
-async def _chat(s: aiohttp.ClientSession, url: str, text: str) -> list[dict]:
-    async with s.post(url + "/api/chat", json={"text": text}) as resp:
-        assert resp.status == 200, await resp.text()
-        return [json.loads(line) async for line in resp.content if line.strip()]
-
-
-def _final(events: list[dict]) -> dict:
-    return [e for e in events if e["type"] == "message"][-1]["reply"]
+_session, _final = web_session, final_reply
 
 
 async def _steered_app(settings, engine, gate):

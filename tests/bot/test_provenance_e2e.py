@@ -8,8 +8,7 @@ import base64
 import io
 import json
 
-import aiohttp
-from helpers import next_image, say
+from helpers import final_reply, next_image, say, walk, web_chat, web_session
 from PIL import Image
 
 from bot.channels.teams_render import TeamsRenderer
@@ -17,20 +16,11 @@ from imaging.delivery import ChannelLimits
 from imaging.provenance import ManifestState
 
 
-def _session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+async def _chat(s, url: str, text: str, image: bytes | None = None) -> dict:
+    return final_reply(await web_chat(s, url, text, image=image))
 
 
-async def _chat(s: aiohttp.ClientSession, url: str, text: str, image: bytes | None = None
-                ) -> dict:
-    body: dict = {"text": text}
-    if image is not None:
-        kind = "jpeg" if image[:2] == b"\xff\xd8" else "png"
-        body["image"] = f"data:image/{kind};base64," + base64.b64encode(image).decode()
-    async with s.post(url + "/api/chat", json=body) as resp:
-        assert resp.status == 200, await resp.text()
-        events = [json.loads(line) async for line in resp.content if line.strip()]
-    return [e for e in events if e["type"] == "message"][-1]["reply"]
+_session = web_session
 
 
 def _jpeg(data: bytes, quality: int = 80) -> bytes:
@@ -98,19 +88,10 @@ async def test_verify_in_teams_and_channel_copies_are_signed_again(
                              sign_copy=svc.stamp.sign_copy)
     reply = svc.assistant.studio.show(rec.generations[-1])
     card_reply = await renderer.result_card(reply)
-    [uri] = [n["url"] for n in _walk(card_reply) if n.get("type") == "Image"]
+    [uri] = [n["url"] for n in walk(card_reply) if n.get("type") == "Image"]
     copy = base64.b64decode(uri.split(",", 1)[1])
     report = svc.provenance.verify(copy)
     assert report.manifest.easel and report.manifest.has_parent
     assert report.manifest.state in (ManifestState.TRUSTED, ManifestState.VALID)
     assert report.watermark.present  # the pixels still carry the mark after the resize
 
-
-def _walk(node):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-from helpers import card, card_images, fake_llm, is_result, say, walk
+from helpers import FlagBrightest, card, card_images, fake_llm, is_result, say, walk
 
 from bot.llm.rules import RulesBrain
 from bot.llm.testing import tool_call_message
-from safety.policy import Category, Verdict
 
 
 class CountingRules(RulesBrain):
@@ -19,17 +17,6 @@ class CountingRules(RulesBrain):
     async def decide(self, req):
         self.calls += 1
         return await super().decide(req)
-
-
-class FlagBrightest:
-    """An extra image checker (an operator's own): flags the brightest image of a batch."""
-
-    async def classify(self, images):
-        means = [float(np.asarray(im.convert("L")).mean()) for im in images]
-        top = int(np.argmax(means))
-        return [Verdict(allowed=i != top, category=Category.VIOLENCE if i == top else None,
-                        scores={"violence": 1.0 if i == top else 0.0})
-                for i in range(len(images))]
 
 
 async def test_blocked_input_reaches_neither_rewriter_nor_engine(

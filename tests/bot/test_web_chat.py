@@ -7,27 +7,17 @@ import base64
 import io
 import json
 
-import aiohttp
+from helpers import final_reply, web_chat, web_session
 from PIL import Image
 
 from bot.channels.web import COOKIE
 
 
-def _session() -> aiohttp.ClientSession:
-    # aiohttp's default jar ignores cookies from IP hosts such as 127.0.0.1.
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+async def _chat(s, url: str, text: str, reference: str | None = None) -> list[dict]:
+    return await web_chat(s, url, text, reference=reference)
 
 
-async def _chat(s: aiohttp.ClientSession, url: str, text: str,
-                reference: str | None = None) -> list[dict]:
-    async with s.post(url + "/api/chat", json={"text": text, "reference": reference}) as resp:
-        assert resp.status == 200, await resp.text()
-        assert resp.content_type == "application/x-ndjson"
-        return [json.loads(line) async for line in resp.content if line.strip()]
-
-
-def _final(events: list[dict]) -> dict:
-    return [e for e in events if e["type"] == "message"][-1]["reply"]
+_session, _final = web_session, final_reply
 
 
 async def test_page_sets_a_private_session_cookie(app_factory, settings_factory):
