@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@# Install torch first and pinned: a bare "torch" requirement would make pip resolve
 	@# a multi-GB CUDA build. Keep whatever torch already imports (e.g. a CUDA build).
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check -q "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,ray]'
 	@touch $(STAMP)
 
 run: $(STAMP)

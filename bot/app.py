@@ -6,7 +6,6 @@ The services themselves are wired in bot/services.py. Everything the handlers ne
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -25,8 +24,8 @@ from bot.channels.teams import TeamsBot
 from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_render import TeamsRenderer
 from bot.channels.web import add_web_routes
-from bot.engines import load_engines
-from bot.services import Services, build_services, load_brain
+from bot.scale import open_services
+from bot.services import Services, build_services
 from bot.settings import Settings
 
 __all__ = ["SERVICES", "TEAMS_BOT", "Services", "build_services", "create_app"]
@@ -70,9 +69,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         svc = services
         if svc is None:
-            engine = await asyncio.to_thread(load_engines, settings)
-            brain = await asyncio.to_thread(load_brain, settings)
-            svc = build_services(settings, engine, brain)
+            svc = await open_services(settings)
         app[SERVICES] = svc
         renderer = TeamsRenderer(svc.store, settings.public_url,
                                  sign_copy=svc.stamp.sign_copy if svc.stamp else None)
@@ -80,8 +77,10 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         compose = ComposeExtension(svc.assistant, renderer, svc.tasks, default_size=f"{w}x{h}",
                                    max_images=settings.max_images)
         bot = TeamsBot(svc.assistant, adapter, renderer, svc.tasks, settings.microsoft_app_id,
-                       compose=compose)
+                       compose=compose, claims=svc.records)
         app[TEAMS_BOT] = bot
+        if svc.recovery is not None:
+            svc.recovery.channels["teams"] = bot.delivery.redeliver
         try:
             await svc.gate.warm_up()  # load the classifiers now, not on the first message
             svc.tasks.spawn(svc.purge_images_forever(), name="easel-image-purge")
@@ -95,10 +94,28 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.cleanup_ctx.append(lifecycle)
     # After `lifecycle`, so SERVICES is set when the Discord channel is built.
     discord_config = DiscordConfig.from_settings(settings)
-    add_discord_routes(app, lambda a: DiscordChannel(
-        a[SERVICES].assistant, a[SERVICES].store, a[SERVICES].tasks, discord_config,
-        sign_copy=a[SERVICES].stamp.sign_copy if a[SERVICES].stamp else None))
-    add_web_routes(app, lambda a: a[SERVICES].assistant, settings.web_chat_enabled)
+
+    def discord_channel(a: web.Application) -> DiscordChannel:
+        svc = a[SERVICES]
+        channel = DiscordChannel(svc.assistant, svc.store, svc.tasks, discord_config,
+                                 sign_copy=svc.stamp.sign_copy if svc.stamp else None,
+                                 claims=svc.records)
+        if svc.recovery is not None:
+            svc.recovery.channels["discord"] = channel.redeliver
+        return channel
+
+    add_discord_routes(app, discord_channel)
+    add_web_routes(app, lambda a: a[SERVICES].assistant, settings.web_chat_enabled,
+                   lambda a: a[SERVICES].records)
+
+    async def recovering(app: web.Application) -> AsyncIterator[None]:
+        # Last, once every channel can post: finish the jobs of stopped bot processes.
+        svc = app[SERVICES]
+        if svc.recovery is not None:
+            svc.tasks.spawn(svc.recovery.run_forever(), name="easel-job-recovery")
+        yield
+
+    app.cleanup_ctx.append(recovering)
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/images/{image_id}", _image)

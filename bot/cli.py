@@ -261,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_demo_model_parser(sub)
 
+    from bot.ray_cli import add_parser as add_ray_parser
+
+    add_ray_parser(sub)
+
     from bot.arena.cli import add_parser as add_arena_parser
 
     add_arena_parser(sub)

@@ -29,6 +29,8 @@ from bot.llm.base import Brain
 from bot.llm.factory import build_brain
 from bot.llm.rules import RulesBrain
 from bot.metrics import EaselMetrics, MeteredGate
+from bot.recovery import Recovery
+from bot.scale import Cluster
 from bot.settings import Settings, SettingsError
 from bot.state import StorageConversationStore
 from bot.storage import EtagMemoryStorage, RedisStorage
@@ -36,6 +38,7 @@ from bot.tasks import BackgroundTasks
 from imaging.engine import ImageEngine
 from imaging.engines.registry import EngineSet
 from imaging.jobs import JobRunner, QuotaConfig, Quotas
+from imaging.jobs.records import JobRecords
 from imaging.provenance import Provenance, ProvenanceConfig
 from imaging.store import FileImageStore, ImageStore, RedisImageStore
 from safety.config import GateConfig, SafetyPolicy
@@ -78,8 +81,12 @@ class Services:
     stamp: Stamp | None = None  # marks and signs every delivered image (and channel copies)
     arena_store: ArenaStore | None = None
     arena_page: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    records: JobRecords | None = None  # EASEL_RUNNER=ray: job records and delivery claims
+    recovery: Recovery | None = None  # ... and the finishing of a stopped process's jobs
 
     async def aclose(self) -> None:
+        if self.recovery is not None:
+            await self.recovery.aclose()  # our jobs become adoptable at once
         await self.tasks.aclose()
         await self.runner.close()
         if self.arena_store is not None:
@@ -164,7 +171,7 @@ def image_check_for(gate: Gate, strictness: str | None = None) -> ImageCheck:
 
 def build_services(settings: Settings, engine: ImageEngine | EngineSet,
                    brain: Brain | None = None, redis_client: aioredis.Redis | None = None,
-                   gate: Gate | None = None) -> Services:
+                   gate: Gate | None = None, cluster: Cluster | None = None) -> Services:
     """Wire the long-lived objects. With `EASEL_REDIS_URL`, records (and, if configured,
     images) go to Redis; `redis_client` lets tests and the CLI pass their own. Without a
     `gate` the configured one is built (`dangerously_disable_safety` is the only way to
@@ -191,8 +198,9 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
     else:
         store = FileImageStore(settings.data_dir / "images", ttl_s=ttl_s)
     metrics = EaselMetrics()
-    runner = build_runner(engines, settings, build_quotas(settings, redis_client, prefix),
-                          metrics)
+    quotas = build_quotas(settings, redis_client, prefix)
+    runner: JobRunner = cluster.runner(quotas, metrics) if cluster is not None else \
+        build_runner(engines, settings, quotas, metrics)
     several = len(engines) > 1
     limits = ImageLimits(
         default_size=settings.default_size() or engine.default_size,
@@ -210,7 +218,8 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
     stamp = Stamp(provenance, store, engine_identity(engines))
     generate = GenerateImageTool(runner, store, limits,
                                  image_check_for(gate, settings.safety_strictness),
-                                 engines=engines if several else None, stamp=stamp)
+                                 engines=engines if several else None, stamp=stamp,
+                                 journal=cluster.records if cluster is not None else None)
     tools = ToolRegistry([generate, EditImageTool(generate)])
     conversations = StorageConversationStore(storage)
     entries = parse_entries(engines.arena, engines.names())  # a bad [arena] stops start-up
@@ -227,11 +236,15 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
                               profile=engine_profile(engines.default),
                               engines=tuple(engines.names()) if several else (),
                               profiles={e.name: engine_profile(e) for e in engines}))
-    return Services(settings, engine, store, runner, tools, assistant, brain, gate,
-                    conversations, metrics, redis=redis_client, owns_redis=owns_redis,
-                    http=http, engines=engines, provenance=provenance, stamp=stamp,
-                    arena_store=battles,
-                    arena_page=arena_page(battles))
+    services = Services(settings, engine, store, runner, tools, assistant, brain, gate,
+                        conversations, metrics, redis=redis_client, owns_redis=owns_redis,
+                        http=http, engines=engines, provenance=provenance, stamp=stamp,
+                        arena_store=battles, arena_page=arena_page(battles))
+    if cluster is not None:
+        services.records = cluster.records
+        services.recovery = cluster.recovery(runner, generate, assistant.studio,
+                                             conversations, services.tasks)
+    return services
 
 
 def build_provenance(settings: Settings) -> Provenance:

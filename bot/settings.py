@@ -58,6 +58,12 @@ class Settings(BaseSettings):
 
     # --- state and delivery ---
     redis_url: str | None = None
+    # Where images are drawn: this process (`local`) or a Ray Serve deployment (`ray`,
+    # deployed with `easel ray deploy`; job records and delivery claims then live in Redis).
+    runner: Literal["local", "ray"] = "local"
+    ray_address: str = "auto"  # `auto`, `host:6379`, or `ray://host:10001`
+    ray_app: str = "easel"  # the Serve application's name
+    ray_max_attempts: int = Field(default=3, ge=1, le=10)  # dispatches of a job whose replica died
     image_store: Literal["file", "redis"] = "file"  # where images live (redis needs redis_url)
     state_ttl_days: float = Field(default=30, gt=0, le=3650)  # records and images expire
     public_url: str | None = None
@@ -173,6 +179,10 @@ class Settings(BaseSettings):
                 raise ValueError("MicrosoftAppId is set but MicrosoftAppPassword is empty")
             if self.microsoft_app_type in ("SingleTenant", "UserAssignedMSI") and not self.microsoft_app_tenant_id:
                 raise ValueError(f"MicrosoftAppType={self.microsoft_app_type} needs MicrosoftAppTenantId")
+        if self.runner == "ray" and not self.redis_url:
+            raise ValueError("EASEL_RUNNER=ray needs EASEL_REDIS_URL: job records and delivery "
+                             "claims live in Redis, so a restarted or second bot process can "
+                             "finish and deliver every job exactly once")
         if self.image_store == "redis" and not self.redis_url:
             raise ValueError("EASEL_IMAGE_STORE=redis needs EASEL_REDIS_URL")
         if self.rewriter == "openai" and not (self.llm_base_url and self.llm_model):

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bot.job_replies import failure_reply, resume_context
 from bot.state import ConversationRecord, ConversationSettings, ConversationStore, Generation
 from bot.turn import DeliveredImage, ProgressSink, Reply, ReplyKind, Turn
-from imaging.engine import ContentRefused, EngineBusy, GenerationError
+from imaging.engine import GenerationError
 from imaging.jobs import JobCancelled, QuotaExceeded
 from safety.gate import Gate
 from tools.base import ToolContext, ToolError, ToolRegistry, ToolResult
@@ -108,11 +109,15 @@ class Studio:
         if refusal is not None:
             return refusal
         ctx = self.context(scope, progress, steps, engine)
+        ctx.resume = resume_context(scope, user_text=user_text, raw=raw, kind=kind,
+                                    parent_id=parent.id if parent else None,
+                                    negative=args.negative_prompt)
         result = await self.run_tool(GENERATE, args.model_dump(exclude_none=True), ctx)
         if isinstance(result, Reply):
             return result
-        return await self._record(scope, result, user_text=user_text, raw=raw, parent=parent,
-                                  kind=kind, negative=args.negative_prompt)
+        return _job(await self._record(scope, result, user_text=user_text, raw=raw,
+                                       parent=parent, kind=kind,
+                                       negative=args.negative_prompt), ctx)
 
     async def edit(self, scope: Scope, target: Target, *, prompt: str, user_text: str,
                    strength: float, seed: int | None, n: int = 1, negative: str | None = None,
@@ -122,6 +127,9 @@ class Studio:
         if refusal is not None:
             return refusal
         ctx = self.context(scope, progress, steps, engine)
+        ctx.resume = resume_context(scope, user_text=user_text, raw=False, kind=kind,
+                                    parent_id=target.gen.id, negative=negative,
+                                    strength=strength)
         args = {"image_id": target.image_id, "prompt": prompt, "strength": strength, "n": n,
                 "seed": seed, "negative_prompt": negative}
         try:
@@ -136,9 +144,9 @@ class Studio:
                                         result.text]).strip()
         if isinstance(result, Reply):
             return result
-        return await self._record(scope, result, user_text=user_text, raw=False,
-                                  parent=target.gen, kind=kind, strength=strength,
-                                  negative=negative)
+        return _job(await self._record(scope, result, user_text=user_text, raw=False,
+                                       parent=target.gen, kind=kind, strength=strength,
+                                       negative=negative), ctx)
 
     async def upload(self, scope: Scope, image_id: str, width: int, height: int,
                      user_text: str) -> Generation:
@@ -229,26 +237,16 @@ class Studio:
             return await self.tools.call(tool, args, ctx)
         except EditUnsupported:
             raise  # the caller falls back to drawing afresh
-        except ToolError as exc:
-            return Reply(ReplyKind.ERROR, _sentence(str(exc)))
-        except QuotaExceeded as exc:
-            return Reply(ReplyKind.LIMITED, str(exc), retry_after_s=exc.retry_after_s)
-        except ContentRefused as exc:
-            return Reply(ReplyKind.REFUSAL, f"{exc.provider}'s content policy declined this "
-                                            "request, so nothing was made. Try describing it "
-                                            "differently.")
-        except EngineBusy as exc:
-            wait = exc.retry_after_s or 30.0
-            return Reply(ReplyKind.LIMITED, f"Sorry, {exc}. Please try again in about "
-                                            f"{max(1, round(wait))} s.", retry_after_s=wait)
-        except JobCancelled:
-            return Reply(ReplyKind.CANCELLED, "Cancelled — nothing was made. Describe a picture "
-                                              "whenever you like.")
-        except GenerationError as exc:
-            # The runner logged the engine's traceback; here the user hears about it.
-            log.warning("generation failed for %s: %s", ctx.conversation_id, exc)
-            return Reply(ReplyKind.ERROR, f"Sorry, I couldn't make that image: {exc}. "
-                                          "Please try again in a moment.")
+        except (ToolError, QuotaExceeded, JobCancelled, GenerationError) as exc:
+            return _job(failure_reply(exc, ctx.conversation_id), ctx)
+
+    async def record_result(self, scope: Scope, result: ToolResult, *, user_text: str,
+                            raw: bool, parent: Generation | None, kind: str,
+                            strength: float | None = None, negative: str | None = None
+                            ) -> Reply:
+        """The tool's result as a generation of the conversation, and the reply for it."""
+        return await self._record(scope, result, user_text=user_text, raw=raw, parent=parent,
+                                  kind=kind, strength=strength, negative=negative)
 
     async def _record(self, scope: Scope, result: ToolResult, *, user_text: str, raw: bool,
                       parent: Generation | None, kind: str, strength: float | None = None,
@@ -271,13 +269,9 @@ class Studio:
                      generation_id=gen.id, engine=result.engine)
 
 
-def _sentence(text: str) -> str:
-    """A tool's message as a reply: capitalised, with a full stop."""
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", ")")) else text + "."
+def _job(reply: Reply, ctx: ToolContext) -> Reply:
+    reply.job_id = ctx.job_ids[-1] if ctx.job_ids else None
+    return reply
 
 
 def _pad(seeds: list[int], n: int) -> list[int]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 # What the image tools deliver and how they report progress are theirs (tools/ never
 # imports bot/); channels know them through this module.
 from tools.base import DeliveredImage, ProgressSink
 
-__all__ = ["DeliveredImage", "ProgressSink", "Reply", "ReplyKind", "Response", "Turn"]
+__all__ = ["Claims", "DeliveredImage", "ProgressSink", "Reply", "ReplyKind", "Response", "Turn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,10 @@ class Turn:
     reference: str | None = None
     # Images the user attached (already downloaded and checked by the channel).
     attachments: tuple[bytes, ...] = ()
+    # Where the turn's reply goes, as plain data, for a bot process that finishes the
+    # job after this one died (bot/recovery.py): {"channel": ..., address fields}. The
+    # channel may add to it (the id of its "working" message) until the job is queued.
+    delivery: dict | None = field(default=None, compare=False, hash=False)
 
 
 class ReplyKind(StrEnum):
@@ -58,6 +63,7 @@ class Reply:
     retry_after_s: float | None = None  # LIMITED: when the user may try again
     engine: str | None = None  # IMAGES: the named engine that drew them (several configured)
     battle_id: str | None = None  # IMAGES: an arena battle (A and B, names hidden): vote on it
+    job_id: str | None = None  # the image job it answers: its one delivery is claimed by id
 
 
 @dataclass(slots=True)
@@ -73,3 +79,10 @@ class Response:
     immediate: Reply | None  # None: nothing to say yet (a typing indicator only)
     followup: Callable[[ProgressSink | None], Awaitable[Reply]] | None = None
     typing: bool = False  # show a typing indicator before `immediate`
+
+
+class Claims(Protocol):
+    """The right to post a job's one reply, taken once per job id by whichever process
+    finishes it (imaging/jobs/records.py: a claim in Redis)."""
+
+    async def claim(self, job_id: str) -> bool: ...

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from imaging.jobs import EventSink
+from imaging.jobs import EventSink, ImageJob
 
 # A progress sink gets the job's events: `JobQueued(position, eta_s)` while it waits,
 # `JobProgress(step, total, preview)` while it runs. Channels render them in place.
@@ -71,6 +71,16 @@ class ToolContext:
     steps: int | None = None  # per-conversation override of the engine's default
     tenant_id: str | None = None  # for per-tenant quotas
     engine: str | None = None  # a named engine; None = the deployment's default
+    # How to finish and deliver this call's job if the bot process dies meanwhile (the
+    # caller's opaque, JSON-able description; kept in the job record). None: not durable.
+    resume: dict[str, Any] | None = None
+    job_ids: list[str] = field(default_factory=list)  # the jobs this call submitted
+
+
+class JobJournal(Protocol):
+    """Where durable jobs are recorded before they are queued (imaging/jobs/records.py)."""
+
+    async def create(self, job: ImageJob, context: dict[str, Any]) -> None: ...
 
 
 @dataclass(slots=True)

@@ -17,7 +17,14 @@ from imaging.engines.registry import EngineSet
 from imaging.jobs import EventSink, ImageJob, JobEvent, JobProgress, JobRunner
 from imaging.sizes import parse_size
 from imaging.store import ImageStore, StoredImage, decode_stored
-from tools.base import DeliveredImage, ToolArgsError, ToolContext, ToolResult, ToolSpec
+from tools.base import (
+    DeliveredImage,
+    JobJournal,
+    ToolArgsError,
+    ToolContext,
+    ToolResult,
+    ToolSpec,
+)
 from tools.engine_plan import (
     Plan,
     check_edit,
@@ -56,17 +63,19 @@ class GenerateImageTool:
 
     def __init__(self, runner: JobRunner, store: ImageStore, limits: ImageLimits,
                  image_check: ImageCheck, engines: EngineSet | None = None,
-                 stamp: Stamp | None = None) -> None:
+                 stamp: Stamp | None = None, journal: JobJournal | None = None) -> None:
         """`image_check` is required: every output image passes it before it is stored
         (a disabled gate passes everything, loudly; a missing check is not an option).
         `engines`: the deployment's named engines, chosen per request by `ctx.engine`.
-        `stamp`: provenance (watermark and C2PA) on every stored image."""
+        `stamp`: provenance (watermark and C2PA) on every stored image. `journal`: job
+        records for calls that carry `ctx.resume` (their bot process may die mid-job)."""
         self.runner = runner
         self.store = store
         self.limits = limits
         self.image_check = image_check
         self.engines = engines
         self.stamp = stamp
+        self.journal = journal
 
     def build_request(self, args: GenerateImageArgs, steps: int | None = None,
                       engine: str | None = None, plan: Plan | None = None) -> ImageRequest:
@@ -106,12 +115,20 @@ class GenerateImageTool:
         result = await self.submit(request, ctx, plan)
         return finish(await self.deliver(result, ctx, request), result, plan)
 
-    async def submit(self, request: ImageRequest, ctx: ToolContext, plan: Plan | None = None
-                     ) -> ImageResult:
+    async def submit(self, request: ImageRequest, ctx: ToolContext, plan: Plan | None = None,
+                     parent_image: str | None = None) -> ImageResult:
         """Queue the job and wait for it, passing its events on. Raises `QuotaExceeded`
         (nothing queued), `JobCancelled` or `GenerationError`."""
         job = ImageJob(request, ctx.user_id, ctx.tenant_id,
                        engine=plan.engine if plan is not None else None)
+        ctx.job_ids.append(job.id)
+        if self.journal is not None and ctx.resume is not None:
+            plan = plan if plan is not None else Plan()
+            await self.journal.create(job, {
+                **ctx.resume, "conversation_id": ctx.conversation_id, "user_id": ctx.user_id,
+                "tenant_id": ctx.tenant_id, "engine": ctx.engine, "steps": ctx.steps,
+                "parent_image": parent_image, "notes": list(plan.notes),
+                "reproducible": plan.reproducible, "plan_engine": plan.engine})
         handle = await self.runner.submit(job)
         return await handle.wait(self._checked(ctx) if ctx.progress is not None else None)
 
@@ -212,7 +229,7 @@ class EditImageTool:
             seed=seed, negative_prompt=negative,
             init_image=source.convert("RGB"), strength=args.strength,
         )
-        result = await g.submit(request, ctx, plan)
+        result = await g.submit(request, ctx, plan, parent_image=args.image_id)
         return finish(await g.deliver(result, ctx, request, parent), result, plan)
 
 
@@ -227,3 +244,4 @@ def finish(out: ToolResult, result: ImageResult, plan: Plan) -> ToolResult:
         out.images = [replace(i, reproducible=False) for i in out.images]
     out.engine = plan.engine
     return out
+

@@ -50,7 +50,7 @@ from bot.channels.discord_wire import (
 )
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
-from bot.turn import ReplyKind, Response, Turn
+from bot.turn import Claims, Reply, ReplyKind, Response, Turn
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,13 @@ class DiscordConfig:
     inline_budget_s: float = 1.0
     public_budget_s: float = 0.25
     progress_interval_s: float = 1.0
+    bot_token: str | None = None  # a restarted bot's fallback once an interaction expired
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DiscordConfig:
         """Validates the key now, so a bad one stops start-up rather than every request."""
         key = parse_public_key(settings.discord_public_key) if settings.discord_public_key else None
+        overrides.setdefault("bot_token", settings.discord_bot_token or None)
         return cls(key, settings.discord_api_base, **overrides)
 
 
@@ -89,9 +91,11 @@ class DiscordChannel:
                  config: DiscordConfig,
                  session_factory: Callable[[], aiohttp.ClientSession] = _default_session,
                  api_factory: Callable[[aiohttp.ClientSession, str], DiscordAPI] = DiscordAPI,
-                 sign_copy: SignCopy | None = None) -> None:
-        """`sign_copy`: provenance for a copy re-encoded to fit Discord's size limit."""
+                 sign_copy: SignCopy | None = None, claims: Claims | None = None) -> None:
+        """`sign_copy`: provenance for a copy re-encoded to fit Discord's size limit.
+        `claims`: one delivery per job when several processes may finish it."""
         self.assistant = assistant
+        self.claims = claims
         self.renderer = DiscordRenderer(store, sign_copy=sign_copy)
         self.tasks = tasks
         self.config = config
@@ -103,6 +107,13 @@ class DiscordChannel:
         self._api: DiscordAPI | None = None
         self._delivery: InteractionDelivery | None = None
         self._own: set[asyncio.Task[Any]] = set()
+
+    async def redeliver(self, delivery: dict, reply: Reply) -> None:
+        """Post a job finished by another process (this bot restarted); claimed already."""
+        if self._delivery is None:
+            await self.start()
+        assert self._delivery is not None
+        await self._delivery.redeliver(delivery, reply)
 
     @property
     def api(self) -> DiscordAPI:
@@ -122,8 +133,10 @@ class DiscordChannel:
                         INTERACTIONS_PATH)
         self._session = self._session_factory()
         self._api = self._api_factory(self._session, self.config.api_base)
+        self._api.bot_token = self._api.bot_token or self.config.bot_token
         self._delivery = InteractionDelivery(self._api, self.renderer,
-                                             progress_interval_s=self.config.progress_interval_s)
+                                             progress_interval_s=self.config.progress_interval_s,
+                                             claims=self.claims)
 
     async def aclose(self) -> None:
         # Our deliveries use the session: stop them before it closes.
@@ -185,11 +198,19 @@ class DiscordChannel:
         user = interaction_user(ix)
         guild_id = ix.get("guild_id")
         channel_type = (ix.get("channel") or {}).get("type")
-        return Turn(channel="discord", conversation_id=interaction_channel_id(ix),
+        channel_id = interaction_channel_id(ix)
+        # Wall-clock time: another process (after a restart) judges the token's 15 minutes.
+        delivery = {"channel": "discord", "application_id": str(ix["application_id"]),
+                    "token": str(ix["token"]), "received_at": time.time(),
+                    "channel_id": channel_id, "user_id": str(user["id"]),
+                    "private": cmd.private,
+                    "attachment_limit": int(ix.get("attachment_size_limit")
+                                            or DEFAULT_ATTACHMENT_LIMIT)}
+        return Turn(channel="discord", conversation_id=channel_id,
                     user_id=str(user["id"]), text=cmd.text,
                     user_name=display_name(user, ix.get("member")),
                     is_group=bool(guild_id) or channel_type == 3,  # 3: group DM
-                    tenant_id=guild_id, reference=cmd.reference)
+                    tenant_id=guild_id, reference=cmd.reference, delivery=delivery)
 
     async def _start(self, ix: Interaction, cmd: CommandText, received: float) -> dict[str, Any]:
         turn = self._turn(ix, cmd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from bot.channels.discord_render import (
     text_payload,
 )
 from bot.channels.progress import ProgressEditor
-from bot.turn import Reply, ReplyKind, Response
+from bot.turn import Claims, Reply, ReplyKind, Response
 from imaging.jobs import JobEvent, JobQueued
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,10 @@ class InteractionDelivery:
     """Answers deferred interactions through the interaction webhook."""
 
     def __init__(self, api: DiscordAPI, renderer: DiscordRenderer, *,
-                 progress_interval_s: float) -> None:
+                 progress_interval_s: float, claims: Claims | None = None) -> None:
         self.api = api
+        self.claims = claims
+        self.lost = 0  # replies that could not be delivered at all (token expired, no bot token)
         self.renderer = renderer
         self.progress_interval_s = progress_interval_s
 
@@ -91,7 +94,37 @@ class InteractionDelivery:
             log.exception("Discord image turn failed")
             reply = Reply(ReplyKind.ERROR, SORRY)
         await editor.close()
+        if reply.job_id and self.claims is not None and not await self.claims.claim(reply.job_id):
+            log.info("job %s was already delivered by another process", reply.job_id)
+            return None
         await self.deliver(ctx, reply)
+
+    async def redeliver(self, delivery: dict, reply: Reply) -> None:
+        """A job another process finished: through the interaction webhook while its token
+        lives (15 min), else as a channel message with the bot token, else a counted loss."""
+        age = time.time() - float(delivery["received_at"])
+        token = InteractionToken(delivery["application_id"], delivery["token"],
+                                 time.monotonic() - age)
+        ctx = InteractionCtx(token, delivery["user_id"], int(delivery["attachment_limit"]),
+                             bool(delivery.get("private")))
+        if token.remaining() > 0:
+            await self.deliver(ctx, reply)
+            return
+        if self.api.bot_token and delivery.get("channel_id"):
+            try:
+                payload: dict = text_payload(reply.text or "Here is your picture.")
+                files: list = []
+                if reply.kind is ReplyKind.IMAGES and reply.images:
+                    msg = await self.renderer.render_images(
+                        reply, user_id=ctx.user_id, attachment_limit=ctx.attachment_limit)
+                    payload, files = msg.payload, msg.files
+                await self.api.request("POST", f"/channels/{delivery['channel_id']}/messages",
+                                       payload=payload, files=files, auth=True)
+                return
+            except (LookupError, ValueError, DiscordError) as exc:
+                log.error("could not post a recovered reply to Discord: %s", exc)
+        self.lost += 1
+        log.error("lost a Discord reply: its interaction expired and no bot token can post it")
 
     async def _show(self, update: tuple[InteractionCtx, ProgressView]) -> None:
         ctx, view = update

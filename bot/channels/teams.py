@@ -28,7 +28,7 @@ from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_delivery import ProactiveDelivery
 from bot.channels.teams_render import TeamsRenderer
 from bot.tasks import BackgroundTasks
-from bot.turn import Turn
+from bot.turn import Claims, Turn
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +96,15 @@ def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
 
 class TeamsBot(ActivityHandler):
     def __init__(self, assistant: Assistant, adapter: BotAdapter, renderer: TeamsRenderer,
-                 tasks: BackgroundTasks, app_id: str, *, compose: ComposeExtension) -> None:
+                 tasks: BackgroundTasks, app_id: str, *, compose: ComposeExtension,
+                 claims: Claims | None = None) -> None:
         self.assistant = assistant
         self.adapter = adapter
         self.renderer = renderer
         self.tasks = tasks
         self.app_id = app_id
         self.compose = compose
-        self.delivery = ProactiveDelivery(adapter, renderer, app_id)
+        self.delivery = ProactiveDelivery(adapter, renderer, app_id, claims=claims)
         self.attachment_limits = AttachmentLimits()
         self._http: aiohttp.ClientSession | None = None
 
@@ -115,6 +116,7 @@ class TeamsBot(ActivityHandler):
     def _turn(self, activity: Activity, text: str, *, reference: str | None = None,
               attachments: tuple[bytes, ...] = ()) -> Turn:
         conv = activity.conversation
+        reference_data = TurnContext.get_conversation_reference(activity).serialize()
         return Turn(
             channel="teams",
             conversation_id=conv.id,
@@ -125,6 +127,7 @@ class TeamsBot(ActivityHandler):
             tenant_id=_tenant(activity),
             attachments=attachments,
             reference=reference,
+            delivery={"channel": "teams", "reference": reference_data},
         )
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -158,6 +161,8 @@ class TeamsBot(ActivityHandler):
             working_id = None
             if response.immediate is not None and sent:
                 working_id = getattr(sent[-1], "id", None)
+            if turn.delivery is not None and working_id:
+                turn.delivery["working_id"] = working_id  # a restarted bot edits it too
             reference = TurnContext.get_conversation_reference(turn_context.activity)
             self.tasks.spawn(self.delivery.deliver(reference, response, working_id),
                              name=f"teams-deliver-{turn.conversation_id[:24]}")

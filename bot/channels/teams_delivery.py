@@ -20,7 +20,7 @@ from PIL import Image
 from bot.channels import teams_cards as cards
 from bot.channels.progress import ProgressEditor
 from bot.channels.teams_render import TeamsRenderer
-from bot.turn import Reply, ReplyKind, Response
+from bot.turn import Claims, Reply, ReplyKind, Response
 from imaging.jobs import JobEvent, JobQueued
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,19 @@ Logic = Callable[[TurnContext], Awaitable[None]]
 class ProactiveDelivery:
     """Sends results into a conversation through `continue_conversation`."""
 
-    def __init__(self, adapter: BotAdapter, renderer: TeamsRenderer, app_id: str) -> None:
+    def __init__(self, adapter: BotAdapter, renderer: TeamsRenderer, app_id: str, *,
+                 claims: Claims | None = None) -> None:
         self.adapter = adapter
         self.renderer = renderer
         self.app_id = app_id
+        self.claims = claims  # set when several processes may finish the same job
+
+    async def redeliver(self, delivery: dict, reply: Reply) -> None:
+        """A job finished by another process than the one that took the turn (its bot
+        restarted): the stored reference and working message, the same rendering. The
+        caller has claimed the job."""
+        reference = ConversationReference().deserialize(delivery["reference"])
+        await self._post(reference, reply, delivery.get("working_id"))
 
     async def deliver(self, reference: ConversationReference, response: Response,
                       working_id: str | None) -> None:
@@ -53,6 +62,13 @@ class ProactiveDelivery:
                                            "image. Please try again.")
         if progress is not None:
             await progress.finish()
+        if reply.job_id and self.claims is not None and not await self.claims.claim(reply.job_id):
+            log.info("job %s was already delivered by another process", reply.job_id)
+            return
+        await self._post(reference, reply, working_id)
+
+    async def _post(self, reference: ConversationReference, reply: Reply,
+                    working_id: str | None) -> None:
         try:
             activity = await self.renderer.render(reply)
         except Exception:

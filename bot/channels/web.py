@@ -37,7 +37,7 @@ from aiohttp import web
 from bot.assistant import Assistant
 from bot.channels.attachments import AttachmentError, AttachmentLimits, check_image_bytes
 from bot.channels.web_json import event_json, history_json, reply_json
-from bot.turn import Turn
+from bot.turn import Claims, Turn
 from imaging.jobs import JobEvent
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ _SESSION = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 _GENERATION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 AssistantGetter = Callable[[web.Application], Assistant]
+ClaimsGetter = Callable[[web.Application], Claims | None]
 
 
 def _line(event: dict[str, Any]) -> bytes:
@@ -67,8 +68,10 @@ def _bad_request(message: str, status: int = 400) -> web.Response:
 class WebChat:
     """The web chat routes, bound to the assistant at start-up."""
 
-    def __init__(self, get_assistant: AssistantGetter, enabled: bool) -> None:
+    def __init__(self, get_assistant: AssistantGetter, enabled: bool,
+                 get_claims: ClaimsGetter | None = None) -> None:
         self._get_assistant = get_assistant
+        self._get_claims = get_claims
         self.enabled = enabled
         files = resources.files("bot.channels")
         self._page = files.joinpath("web_chat.html").read_text()
@@ -161,8 +164,11 @@ class WebChat:
                                           and _GENERATION.match(reference)):
             return _bad_request("bad reference")
 
+        # A job finished by another bot process (this one restarted) lands in the history,
+        # which the page shows on its next load: the address is the conversation itself.
         turn = Turn(channel="web", conversation_id=f"web-{session}", user_id=f"web-{session}",
-                    text=text, reference=reference, attachments=attachments)
+                    text=text, reference=reference, attachments=attachments,
+                    delivery={"channel": "web"})
         response = await self._get_assistant(request.app).respond(turn)
         # no-cache, not no-store: Chromium reports a streamed no-store fetch that it read to
         # the end as aborted (playwright issue 42742); a POST answer is never reused anyway.
@@ -189,15 +195,20 @@ class WebChat:
                 await send(await event_json(event))
 
             reply = await response.followup(progress)
-            await send({"type": "message", "reply": reply_json(reply)})
+            claims = self._get_claims(request.app) if self._get_claims else None
+            if reply.job_id and claims is not None and not await claims.claim(reply.job_id):
+                log.info("job %s was already delivered by another process", reply.job_id)
+            else:
+                await send({"type": "message", "reply": reply_json(reply)})
         if gone:
             return stream
         await stream.write_eof()
         return stream
 
 
-def add_web_routes(app: web.Application, get_assistant: AssistantGetter, enabled: bool) -> None:
-    chat = WebChat(get_assistant, enabled)
+def add_web_routes(app: web.Application, get_assistant: AssistantGetter, enabled: bool,
+                   get_claims: ClaimsGetter | None = None) -> None:
+    chat = WebChat(get_assistant, enabled, get_claims)
     app.router.add_get("/", chat.page)
     app.router.add_get("/chat.js", chat.script)
     app.router.add_get("/favicon.svg", chat.icon)

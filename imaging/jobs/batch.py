@@ -41,7 +41,7 @@ class Entry:
 
 @dataclass(eq=False, slots=True)
 class RunningBatch:
-    entries: list[Entry]
+    entries: list[Any]  # each with a `.request` (an `Entry` here, a replica's own slot)
     started: float
     expected_s: float
     last_preview: float | None = None
@@ -50,7 +50,7 @@ class RunningBatch:
     _rows: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._rows = [e.job.request.n for e in self.entries]
+        self._rows = [e.request.n for e in self.entries]
 
     def preview_due(self, step: int, total: int, now: float, interval_s: float) -> bool:
         """About once a second, and by half-way through any job of 2 s or more; never at

@@ -46,6 +46,12 @@ class FairQueue(Generic[T]):
         self._lines.setdefault(item.user, deque()).append(item)
         self._size += 1
 
+    def push_front(self, item: T) -> None:
+        """Give a taken item back its place: first in its user's line, its user first."""
+        self._lines.setdefault(item.user, deque()).appendleft(item)
+        self._lines.move_to_end(item.user, last=False)
+        self._size += 1
+
     def remove(self, item: T) -> bool:
         line = self._lines.get(item.user)
         if not line or item not in line:
@@ -56,8 +62,15 @@ class FairQueue(Generic[T]):
             del self._lines[item.user]
         return True
 
-    def take_batch(self) -> list[T]:
-        batch = _take(self._lines, self.max_batch_images, self.max_batch_jobs)
+    def take_batch(self, room: int | None = None) -> list[T]:
+        """The next fair batch; `room`: at most that many images (nothing, when the next
+        job alone is larger: it keeps its place and waits for room)."""
+        limit = self.max_batch_images if room is None else min(room, self.max_batch_images)
+        if room is not None and self._lines:
+            first = next(iter(self._lines.values()))[0]
+            if first.request.n > limit:
+                return []
+        batch = _take(self._lines, limit, self.max_batch_jobs)
         self._size -= len(batch)
         return batch
 

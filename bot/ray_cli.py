@@ -1,0 +1,82 @@
+"""`easel ray deploy [--replicas N | --autoscale MIN:MAX] [--gpus-per-replica G]` and
+`easel ray status [--json]`: the image deployment on the cluster at EASEL_RAY_ADDRESS.
+
+The replicas load the model of EASEL_IMAGE_MODEL (or the demo model) with this machine's
+EASEL_ settings for device, dtype, steps and batch size; run it again to update them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("ray", help="the Ray Serve image workers (EASEL_RUNNER=ray)")
+    rsub = r.add_subparsers(dest="ray_command", required=True)
+    d = rsub.add_parser("deploy", help="deploy or update the image deployment")
+    group = d.add_mutually_exclusive_group()
+    group.add_argument("--replicas", type=int, default=None, help="a fixed replica count")
+    group.add_argument("--autoscale", default=None, metavar="MIN:MAX",
+                       help="let Serve scale between MIN and MAX replicas")
+    d.add_argument("--gpus-per-replica", type=float, default=None,
+                   help="GPUs each replica reserves (default 1 on a GPU device, else 0)")
+    d.set_defaults(func=cmd_deploy)
+    s = rsub.add_parser("status", help="the replicas, their state and their queue lengths")
+    s.add_argument("--json", action="store_true", help="one JSON object")
+    s.set_defaults(func=cmd_status)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"easel: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from imaging.jobs import ray_cluster
+    from imaging.jobs.serve_worker import WorkerConfig
+
+    settings = _settings()
+    scale = ray_cluster.Scale(replicas=args.replicas or 1)
+    if args.autoscale:
+        try:
+            low, high = (int(x) for x in args.autoscale.split(":"))
+            assert 0 <= low <= high and high >= 1
+        except (ValueError, AssertionError):
+            print("easel: --autoscale wants MIN:MAX, e.g. 1:4", file=sys.stderr)
+            return 2
+        scale = ray_cluster.Scale(replicas=None, min_replicas=low, max_replicas=high)
+    gpus = args.gpus_per_replica
+    if gpus is None:
+        gpus = 0.0 if settings.device == "cpu" else 1.0
+    scale = ray_cluster.Scale(scale.replicas, scale.min_replicas, scale.max_replicas, gpus)
+    config = WorkerConfig(model=settings.image_model, device=settings.device,
+                          dtype=settings.dtype, steps=settings.image_steps,
+                          guidance_scale=settings.guidance_scale,
+                          max_batch_images=settings.max_batch_images,
+                          offline=settings.hf_hub_offline)
+    ray_cluster.connect(settings.ray_address)
+    ray_cluster.deploy(settings.ray_app, config, scale)
+    print(json.dumps(ray_cluster.status(settings.ray_app), indent=2, default=str))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from imaging.jobs import ray_cluster
+
+    settings = _settings()
+    ray_cluster.connect(settings.ray_address)
+    status = ray_cluster.status(settings.ray_app)
+    if args.json:
+        print(json.dumps(status, default=str))
+        return 0
+    print(f"app {status['app']}: {status['status']} ({status.get('deployment_status')})")
+    for r in status["replicas"]:
+        print(f"  replica {r.get('replica')}: {r.get('state')}, {r.get('ongoing')} in progress")
+    return 0 if status["status"] == "RUNNING" else 1

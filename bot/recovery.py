@@ -1,0 +1,139 @@
+"""Finishing the jobs of a bot process that died: adopt, draw again, deliver once.
+
+With the Ray runner every image job is recorded in Redis before it is queued, with the
+turn's delivery address and what its result needs (imaging/jobs/records.py). Each bot
+process renews its lease every few seconds and looks for open jobs whose owner's lease
+has expired: a process that crashed, was killed or was redeployed. It adopts each one
+with an atomic compare-and-set (of two live processes exactly one wins), sends the same
+request (same seed, so the same picture) to the cluster again, checks and stamps the
+images as the tool does, records the generation in the conversation, and delivers:
+
+- Teams: through the stored conversation reference, replacing the "working" message;
+- Discord: through the interaction webhook while its token lives, else a channel message
+  with the bot token, else a logged and counted loss;
+- the web chat: the conversation's history, which the page shows when it reconnects.
+
+Every delivery, first-hand or recovered, first claims the job id (`SET NX`), so a slow
+owner and its adopter cannot both post.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.job_replies import failure_reply
+from bot.state import ConversationStore
+from bot.studio import Scope, Studio
+from bot.tasks import BackgroundTasks
+from bot.turn import Reply, Turn
+from imaging.engine import GenerationError
+from imaging.jobs import JobCancelled, QuotaExceeded
+from imaging.jobs.queueing import QueueingRunner
+from imaging.jobs.records import JobRecord, JobRecords
+from tools.base import ToolContext, ToolError
+from tools.engine_plan import Plan
+from tools.image import GenerateImageTool, finish
+
+log = logging.getLogger(__name__)
+
+Redeliver = Callable[[dict, Reply], Awaitable[None]]
+SCAN_INTERVAL_S = 2.0
+
+
+async def _history_only(delivery: dict, reply: Reply) -> None:
+    """The web chat: the recorded generation is the delivery (GET /api/chat/history)."""
+
+
+class Recovery:
+    def __init__(self, records: JobRecords, runner: QueueingRunner, tool: GenerateImageTool,
+                 studio: Studio, conversations: ConversationStore, tasks: BackgroundTasks, *,
+                 scan_interval_s: float = SCAN_INTERVAL_S) -> None:
+        self.records = records
+        self.runner = runner
+        self.tool = tool
+        self.studio = studio
+        self.conversations = conversations
+        self.tasks = tasks
+        self.scan_interval_s = scan_interval_s
+        # Channels register how they post a recovered reply as they start.
+        self.channels: dict[str, Redeliver] = {"web": _history_only}
+        self._active: set[str] = set()
+        self.recovered = 0
+        self.lost = 0
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.records.heartbeat()
+                await self.scan()
+            except Exception:  # Redis away for a moment: keep trying, jobs wait in Redis
+                log.exception("job recovery scan failed")
+            await asyncio.sleep(self.scan_interval_s)
+
+    async def scan(self) -> int:
+        adopted = 0
+        for rec in await self.records.orphans():
+            if rec.job.id in self._active or not await self.records.adopt(rec):
+                continue
+            log.warning("adopting job %s of a stopped bot process (%s, attempt %d)",
+                        rec.job.id, rec.owner, rec.attempts + 1)
+            self._active.add(rec.job.id)
+            self.tasks.spawn(self.resume(rec), name=f"easel-recover-{rec.job.id}")
+            adopted += 1
+        return adopted
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.records.resign()
+
+    async def resume(self, rec: JobRecord) -> None:
+        try:
+            reply = await self._finish(rec)
+            reply.job_id = rec.job.id
+            if not await self.records.claim(rec.job.id):
+                log.info("job %s was delivered meanwhile; nothing to post", rec.job.id)
+                return
+            channel = rec.context.get("channel", "")
+            post = self.channels.get(channel)
+            if post is None:
+                self.lost += 1
+                log.error("recovered job %s but no %r channel runs here to deliver it",
+                          rec.job.id, channel)
+                return
+            await post(rec.context["delivery"], reply)
+            self.recovered += 1
+        except Exception:
+            self.lost += 1
+            log.exception("could not recover job %s", rec.job.id)
+        finally:
+            self._active.discard(rec.job.id)
+
+    async def _finish(self, rec: JobRecord) -> Reply:
+        c: dict[str, Any] = rec.context
+        ctx = ToolContext(c["conversation_id"], c["user_id"], None, steps=c.get("steps"),
+                          tenant_id=c.get("tenant_id"), engine=c.get("engine"))
+        plan = Plan(c.get("plan_engine"), bool(c.get("reproducible", True)),
+                    list(c.get("notes") or []))
+        try:
+            handle = await self.runner.submit(rec.job, admitted=True)
+            result = await handle.result()
+            parent = await self.tool.store.read(c["parent_image"]) if c.get("parent_image") \
+                else None
+            out = finish(await self.tool.deliver(result, ctx, rec.job.request, parent),
+                         result, plan)
+        except (ToolError, QuotaExceeded, JobCancelled, GenerationError) as exc:
+            return failure_reply(exc, c["conversation_id"])
+        scope = Scope(Turn(c["channel"], c["conversation_id"], c["user_id"], "",
+                           tenant_id=c.get("tenant_id")), c["key"], c["user_key"],
+                      c.get("strictness"))
+        parent_gen = None
+        if c.get("parent_id"):
+            parent_gen = (await self.conversations.load(c["key"])).find(c["parent_id"])
+        return await self.studio.record_result(
+            scope, out, user_text=c.get("user_text", ""), raw=bool(c.get("raw")),
+            parent=parent_gen, kind=c.get("kind", "generate"), strength=c.get("strength"),
+            negative=c.get("negative"))

@@ -1,0 +1,113 @@
+"""EASEL_RUNNER=ray: the bot joins a Ray cluster whose Serve replicas draw the images.
+
+The bot loads no model then: it learns the engine's sizes, steps and limits from the
+replicas (`describe()`), keeps the fair queue and the quotas, and dispatches to Serve.
+Job records, owners' leases, delivery claims and the cluster's room live in Redis
+(imaging/jobs/records.py), so a second bot process, or this one restarted, finishes and
+delivers every job exactly once (bot/recovery.py). Ray is imported only here, only then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+
+from bot.recovery import Recovery
+from bot.settings import Settings
+from imaging.engine import EngineCapabilities, GenerationError
+from imaging.jobs.model import JobMetrics
+from imaging.jobs.quotas import Quotas
+from imaging.jobs.ray_runner import RayJobRunner, Workers
+from imaging.jobs.records import JobRecords, RedisClusterSlots, new_owner
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from bot.state import ConversationStore
+    from bot.studio import Studio
+    from bot.tasks import BackgroundTasks
+    from tools.image import GenerateImageTool
+
+log = logging.getLogger(__name__)
+
+
+class ClusterEngine:
+    """The replicas' engine as the bot sees it: what it makes, never a model here."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        caps = dict(info.get("capabilities") or {})
+        if caps.get("sizes"):
+            caps["sizes"] = tuple(tuple(s) for s in caps["sizes"])
+        self.capabilities = EngineCapabilities(**caps)
+        self.name = str(info["name"])
+        self.model_name = str(info.get("model_name") or self.name)
+        self.default_size = (int(info["default_size"][0]), int(info["default_size"][1]))
+        self.default_steps = int(info["default_steps"])
+        self.guidance_scale = float(info.get("guidance_scale", 0.0))
+        self.max_batch_images = int(info["max_batch_images"])
+        self.device = f"ray:{info.get('device', 'cpu')}"
+        self.is_demo = bool(info.get("is_demo"))
+
+    def generate(self, reqs: Any, on_step: Any = None) -> Any:
+        raise GenerationError("this engine draws on the Ray cluster, not in the bot")
+
+
+@dataclass
+class Cluster:
+    workers: Workers
+    records: JobRecords
+    slots: RedisClusterSlots
+    max_batch_images: int
+    max_attempts: int = 3
+
+    def runner(self, quotas: Quotas, metrics: JobMetrics) -> RayJobRunner:
+        return RayJobRunner(self.workers, self.max_batch_images, slots=self.slots,
+                            quotas=quotas, metrics=metrics, max_attempts=self.max_attempts)
+
+    def recovery(self, runner: RayJobRunner, tool: GenerateImageTool, studio: Studio,
+                 conversations: ConversationStore, tasks: BackgroundTasks) -> Recovery:
+        return Recovery(self.records, runner, tool, studio, conversations, tasks)
+
+
+async def open_cluster(settings: Settings, redis: aioredis.Redis, prefix: str
+                       ) -> tuple[Cluster, ClusterEngine]:
+    try:
+        from imaging.jobs import ray_cluster
+    except ImportError as exc:
+        raise SystemExit("easel: EASEL_RUNNER=ray needs Ray Serve: "
+                         "pip install 'easelbot[ray]'") from exc
+    await asyncio.to_thread(ray_cluster.connect, settings.ray_address)
+    try:
+        workers = await ray_cluster.ServeWorkers.open(settings.ray_app)
+    except Exception as exc:
+        raise SystemExit(f"easel: no Serve application {settings.ray_app!r} answers on the "
+                         f"Ray cluster at {settings.ray_address} ({type(exc).__name__}: {exc}); "
+                         "deploy it first: easel ray deploy") from exc
+    records = JobRecords(redis, owner=new_owner(), prefix=prefix)
+    await records.heartbeat()
+    cluster = Cluster(workers, records, RedisClusterSlots(redis, prefix=prefix),
+                      workers.max_batch_images, settings.ray_max_attempts)
+    log.info("drawing on Ray Serve app %r (%s, %d images per batch); bot process %s",
+             settings.ray_app, workers.name, workers.max_batch_images, records.owner)
+    return cluster, ClusterEngine(workers.info)
+
+
+async def open_services(settings: Settings) -> Services:
+    """The services of `easel serve`: local engines, or the Ray cluster's."""
+    from bot.engines import load_engines
+    from bot.services import build_services, load_brain, storage_prefix
+
+    brain = await asyncio.to_thread(load_brain, settings)
+    if settings.runner != "ray":
+        engine = await asyncio.to_thread(load_engines, settings)
+        return build_services(settings, engine, brain)
+    assert settings.redis_url  # the settings refuse ray without Redis
+    redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3,
+                              health_check_interval=30)
+    cluster, engine = await open_cluster(settings, redis, storage_prefix(settings))
+    services = build_services(settings, engine, brain, redis_client=redis, cluster=cluster)
+    services.owns_redis = True
+    return services

@@ -1,0 +1,221 @@
+"""The Ray Serve deployment: one replica per GPU, its engine loaded once, batches streamed.
+
+`ImageWorker.generate(job)` is what the bot calls, one streamed call per job
+(`handle.options(stream=True)`). Calls that arrive together meet in `_batched`, Serve's
+`@serve.batch` queue, bounded by image count (`batch_size_fn`); inside a batch the jobs
+are grouped by batch key, so incompatible requests never share a pipeline call, and each
+group runs as one call in the replica's engine thread. Every step goes back to every
+caller of the group as an event; the last event carries the pictures as raw RGB.
+
+Cancelling a call (the bot's `response.cancel()`) before its batch starts drops it from
+the batch (Serve skips cancelled requests); once it runs, the replica notes the job id
+and the step callback stops the job's group when all of its jobs are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ray import serve
+
+from imaging.engine import ImageEngine, ImageRequest, Interrupted, StepInfo
+from imaging.jobs.batch import RunningBatch
+from imaging.jobs.wire import image_to_wire, request_from_dict
+
+log = logging.getLogger(__name__)
+
+APP = "easel"  # the Serve application's default name (EASEL_RAY_APP)
+DEPLOYMENT = "ImageWorker"  # deploy/ray/serve.yaml and deploy/kuberay/rayservice.yaml
+IMPORT_PATH = "imaging.jobs.serve_worker:app_builder"
+PREVIEW_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """What a replica loads; plain values, so it travels in a Serve config's `args`."""
+
+    model: str | None = None  # a diffusers folder or hub id; None: the built-in demo model
+    device: str = "auto"
+    dtype: str = "auto"
+    steps: int | None = None
+    guidance_scale: float | None = None
+    max_batch_images: int = 4
+    batch_wait_s: float = 0.02  # how long a batch waits for company
+    offline: bool = True
+    simulated_s: float | None = None  # bench/scale.py: a stand-in GPU, seconds per batch
+    max_replicas: int | None = None  # autoscaling's ceiling (the bot leaves room to grow)
+
+
+def load_worker_engine(cfg: WorkerConfig) -> ImageEngine:
+    if cfg.simulated_s is not None:
+        from imaging.engines.simulated import SimulatedEngine
+
+        return SimulatedEngine(cfg.simulated_s, max_batch_images=cfg.max_batch_images)
+    from imaging.demo import default_model_dir
+    from imaging.engines.diffusers import DiffusersEngine
+
+    engine = DiffusersEngine.load(cfg.model or str(default_model_dir()), device=cfg.device,
+                                  dtype=cfg.dtype, default_steps=cfg.steps,
+                                  guidance_scale=cfg.guidance_scale,
+                                  max_batch_images=cfg.max_batch_images, offline=cfg.offline)
+    engine.warm_up()
+    return engine
+
+
+def _images(jobs: list[dict[str, Any]]) -> int:
+    return sum(int(j["request"]["n"]) for j in jobs)
+
+
+@dataclass(slots=True)
+class _Slot:
+    """A job of a running group, as `RunningBatch` (previews per job) wants it."""
+
+    request: ImageRequest
+
+
+@serve.deployment(name=DEPLOYMENT, max_ongoing_requests=16, health_check_period_s=2,
+                  health_check_timeout_s=30, graceful_shutdown_timeout_s=5)
+class ImageWorker:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = WorkerConfig(**(config or {}))
+        self.engine = load_worker_engine(self.config)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="easel-replica-engine")
+        self._cancelled: set[str] = set()
+        self.batches = 0
+        try:
+            self.replica = serve.get_replica_context().replica_id.unique_id
+        except Exception:  # outside Serve (unit use)
+            self.replica = secrets.token_hex(4)
+        self._batched.set_max_batch_size(self.config.max_batch_images)
+        self._batched.set_batch_wait_timeout_s(self.config.batch_wait_s)
+
+    def describe(self) -> dict[str, Any]:
+        """The engine as the bot needs to know it (sizes, steps, limits), loaded nowhere else."""
+        e = self.engine
+        return {"name": e.name, "default_size": list(e.default_size),
+                "default_steps": e.default_steps, "max_batch_images": self.config.max_batch_images,
+                "guidance_scale": getattr(e, "guidance_scale", 0.0),
+                "device": getattr(e, "device", "cpu"), "is_demo": getattr(e, "is_demo", False),
+                "model_name": getattr(e, "model_name", None) or e.name,
+                "capabilities": asdict(e.capabilities), "replica": self.replica,
+                "max_replicas": self.config.max_replicas}
+
+    async def generate(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for event in self._batched(job):
+                if event is not None:  # None: another group of this batch is running
+                    yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            self._cancelled.add(job["id"])  # the step callback stops it at the next step
+            raise
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.02, batch_size_fn=_images)
+    async def _batched(self, jobs: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
+        self.batches += 1
+        batch_id = f"{self.replica}-{self.batches}"
+        finished = [False] * len(jobs)
+        try:
+            for group in _groups(jobs, self.config.max_batch_images):
+                async for events in self._run_group(jobs, group, batch_id):
+                    yield [StopIteration if finished[i] else events.get(i) for i in range(len(jobs))]
+                for i in group:
+                    finished[i] = True
+        finally:
+            for j in jobs:
+                self._cancelled.discard(j["id"])
+
+    async def _run_group(self, jobs: list[dict[str, Any]], group: list[int], batch_id: str
+                         ) -> AsyncIterator[dict[int, dict[str, Any]]]:
+        ids = [jobs[i]["id"] for i in group]
+        if all(j in self._cancelled for j in ids):
+            yield {i: {"type": "cancelled", "job": jobs[i]["id"]} for i in group}
+            return
+        reqs = [request_from_dict(jobs[i]["request"]) for i in group]
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        run = RunningBatch([_Slot(r) for r in reqs], started=time.monotonic(), expected_s=0.0)
+
+        def on_step(info: StepInfo) -> None:  # the engine thread
+            if all(j in self._cancelled for j in ids):
+                raise Interrupted("every job of the group was cancelled")
+            previews = None
+            now = time.monotonic()
+            if run.preview_due(info.step, info.total, now, PREVIEW_INTERVAL_S):
+                try:
+                    previews = info.previews()
+                except Exception:  # a preview is a nicety
+                    log.exception("preview failed")
+                if previews is not None:
+                    run.shown(now)
+            loop.call_soon_threadsafe(events.put_nowait, ("step", (info, previews)))
+
+        def work() -> Any:
+            try:
+                result: Any = ("done", self.engine.generate(reqs, on_step))
+            except Interrupted:
+                result = ("cancelled", None)
+            except Exception as exc:  # the callers get the error; the replica lives on
+                log.exception("image engine failed on a batch of %d job(s)", len(reqs))
+                result = ("error", f"the image model failed ({type(exc).__name__})")
+            loop.call_soon_threadsafe(events.put_nowait, result)
+
+        future = loop.run_in_executor(self._executor, work)
+        t0 = time.perf_counter()
+        while True:
+            kind, payload = await events.get()
+            if kind == "step":
+                info, previews = payload
+                shots = run.split(previews)
+                yield {i: {"type": "progress", "job": jobs[i]["id"], "step": info.step,
+                           "total": info.total,
+                           "preview": image_to_wire(shot) if shot is not None else None}
+                       for i, shot in zip(group, shots, strict=True)}
+                continue
+            break
+        await future
+        seconds = time.perf_counter() - t0
+        if kind == "done":
+            batch = {"id": batch_id, "jobs": len(group), "replica": self.replica,
+                     "seconds": seconds}
+            yield {i: {"type": "result", "job": jobs[i]["id"],
+                       "images": [image_to_wire(im) for im in res.images], "seeds": res.seeds,
+                       "revised_prompt": res.revised_prompt, "batch": batch}
+                   for i, res in zip(group, payload, strict=True)}
+        elif kind == "cancelled":
+            yield {i: {"type": "cancelled", "job": jobs[i]["id"]} for i in group}
+        else:
+            yield {i: {"type": "error", "job": jobs[i]["id"], "message": payload} for i in group}
+
+
+def _groups(jobs: list[dict[str, Any]], max_images: int) -> list[list[int]]:
+    """Indices of the batch's jobs, grouped by batch key, each group within the image cap;
+    in arrival order (which is the bot's fair order)."""
+    groups: list[tuple[tuple[object, ...], list[int]]] = []
+    for i, job in enumerate(jobs):
+        key = _key(job["request"])
+        n = int(job["request"]["n"])
+        for gkey, members in groups:
+            if gkey == key and sum(int(jobs[m]["request"]["n"]) for m in members) + n <= max_images:
+                members.append(i)
+                break
+        else:
+            groups.append((key, [i]))
+    return [members for _, members in groups]
+
+
+def _key(request: dict[str, Any]) -> tuple[object, ...]:
+    plain = request_from_dict({k: v for k, v in request.items() if k != "init_png"})
+    return (*plain.batch_key(), "init_png" in request)
+
+
+def app_builder(args: dict[str, Any]) -> Any:
+    """`serve deploy deploy/ray/serve.yaml`'s entry: the worker bound to its config (the
+    YAML's `args`, the same fields as `WorkerConfig`)."""
+    return ImageWorker.bind(dict(args or {}))
