@@ -95,6 +95,17 @@ def deploy(cfg: WorkerConfig, k: int) -> float:
     raise TimeoutError(f"{k} replica(s) were not running after 240 s: {ray_cluster.status(APP)}")
 
 
+async def _close(runner: Any) -> None:
+    """`runner.close()`, one loop turn after the last job ended: called at once, Python
+    3.11's `asyncio.wait_for` in `RayJobRunner._dispatch_forever` can swallow the cancel
+    (its wake event was just set) and `close()` then waits for the dispatcher forever."""
+    await asyncio.sleep(0)
+    try:
+        await asyncio.wait_for(runner.close(), 30)
+    except TimeoutError:
+        logging.getLogger("bench.scale").error("%s.close() hung for 30 s", type(runner).__name__)
+
+
 async def _burst(runner: Any, jobs: int, users: int, side: int) -> float:
     t0 = time.perf_counter()
     handles = [await runner.submit(ImageJob(_req(i, side), f"user{i % users}"))
@@ -111,7 +122,7 @@ async def scaling_run(k: int, jobs: int, users: int, side: int) -> dict[str, Any
         wall = await _burst(runner, jobs, users, side)
         batches = {b["id"]: b for b in runner.batches.values()}
     finally:
-        await runner.close()
+        await _close(runner)
     return {"rate": jobs / wall, "wall": wall, "batches": len(batches),
             "fill": statistics.mean(b["jobs"] for b in batches.values()),
             "replicas": len({b["replica"] for b in batches.values()})}
@@ -133,7 +144,7 @@ async def local_run(seconds: float, n: int, side: int) -> list[float]:
     try:
         return await sequential(runner, n, side)
     finally:
-        await runner.close()
+        await _close(runner)
 
 
 async def ray_run(n: int, side: int) -> list[float]:
@@ -141,7 +152,7 @@ async def ray_run(n: int, side: int) -> list[float]:
     try:
         return await sequential(runner, n, side)
     finally:
-        await runner.close()
+        await _close(runner)
 
 
 async def failover_run(seconds: float, side: int) -> dict[str, Any]:
@@ -183,7 +194,7 @@ async def failover_run(seconds: float, side: int) -> dict[str, Any]:
                 "resent_to_done": (t_done - again[0]) if again else None,
                 "redispatched": runner.redispatched, "retry_delay": runner.retry_delay_s}
     finally:
-        await runner.close()
+        await _close(runner)
 
 
 def main(a: argparse.Namespace) -> None:

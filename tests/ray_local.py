@@ -77,7 +77,12 @@ class LocalCluster:
         ray = sys.modules.get("ray")
         if ray is not None and ray.is_initialized():
             ray.shutdown()  # a connected driver would hang on a cluster that is gone
-        subprocess.run([_ray_binary(), "stop", "--force"], env={**os.environ, **RAY_ENV},
-                       capture_output=True, timeout=120)
+        # Only this cluster's processes (`ray stop` would stop every cluster on the
+        # machine): they all name its temp dir on their command lines.
+        # Their children (agents, workers) rename themselves "ray::...": kill those first.
+        found = subprocess.run(["pgrep", "-f", self.temp_dir], capture_output=True, text=True)
+        for pid in found.stdout.split():
+            subprocess.run(["pkill", "-9", "-P", pid], capture_output=True, timeout=60)
+        subprocess.run(["pkill", "-9", "-f", self.temp_dir], capture_output=True, timeout=60)
         os.environ.pop("RAY_ADDRESS", None)
         shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -141,8 +141,11 @@ class RayJobRunner(QueueingRunner):
                 self._wake.clear()
                 # Woken by a new job or a finished one; the timeout re-reads the replica
                 # count and retries the shared slots (another bot process may free room).
+                # `asyncio.timeout`, not `wait_for`: on 3.11 `wait_for` swallows a cancel
+                # that lands as the event fires (gh-86296), and `close` would wait forever.
                 try:
-                    await asyncio.wait_for(self._wake.wait(), CAPACITY_REFRESH_S / 4)
+                    async with asyncio.timeout(CAPACITY_REFRESH_S / 4):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
                 continue
