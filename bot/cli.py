@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bot.ray_cli import add_parser as add_ray_parser
 
-    add_ray_parser(sub)
+    add_ray_parser(sub, _settings_or_exit)
 
     from bot.arena.cli import add_parser as add_arena_parser
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, settings: Callable[[], Settings]) -> None:
+    """`settings`: the CLI's loader (it exits with the message on a bad setting)."""
     r = sub.add_parser("ray", help="the Ray Serve image workers (EASEL_RUNNER=ray)")
     rsub = r.add_subparsers(dest="ray_command", required=True)
     d = rsub.add_parser("deploy", help="deploy or update the image deployment")
@@ -24,25 +26,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="let Serve scale between MIN and MAX replicas")
     d.add_argument("--gpus-per-replica", type=float, default=None,
                    help="GPUs each replica reserves (default 1 on a GPU device, else 0)")
-    d.set_defaults(func=cmd_deploy)
+    d.set_defaults(func=lambda args: cmd_deploy(args, settings()))
     s = rsub.add_parser("status", help="the replicas, their state and their queue lengths")
     s.add_argument("--json", action="store_true", help="one JSON object")
-    s.set_defaults(func=cmd_status)
+    s.set_defaults(func=lambda args: cmd_status(args, settings()))
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        print(f"easel: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def cmd_deploy(args: argparse.Namespace) -> int:
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     from imaging.jobs import ray_cluster
     from imaging.jobs.serve_worker import WorkerConfig
 
-    settings = _settings()
     scale = ray_cluster.Scale(replicas=args.replicas or 1)
     if args.autoscale:
         try:
@@ -67,10 +60,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from imaging.jobs import ray_cluster
 
-    settings = _settings()
     ray_cluster.connect(settings.ray_address)
     status = ray_cluster.status(settings.ray_app)
     if args.json:

@@ -66,6 +66,21 @@ async def _runner():
     return RayJobRunner(workers, workers.max_batch_images, retry_delay_s=0.2)
 
 
+async def _running_job(runner, prompt: str, user: str, seed: int):
+    """Submit a long job and return (job, handle, its waiting task) once it runs."""
+    started = asyncio.Event()
+
+    async def sink(event) -> None:
+        if isinstance(event, JobProgress):
+            started.set()
+
+    job = ImageJob(ImageRequest(prompt, width=256, height=256, steps=STEPS, seed=seed), user=user)
+    handle = await runner.submit(job)
+    waiting = asyncio.ensure_future(handle.wait(sink))
+    await asyncio.wait_for(started.wait(), 60)
+    return job, handle, waiting
+
+
 async def test_one_replica_call_serves_several_users(cluster) -> None:
     runner = await _runner()
     try:
@@ -89,20 +104,8 @@ async def test_a_replica_killed_mid_job_gives_exactly_one_image(cluster) -> None
     from imaging.jobs import ray_cluster
 
     runner = await _runner()
-    started = asyncio.Event()
-    events: list[object] = []
-
-    async def sink(event) -> None:
-        events.append(event)
-        if isinstance(event, JobProgress):
-            started.set()
-
     try:
-        job = ImageJob(ImageRequest("a blue boat", width=256, height=256, steps=STEPS, seed=7),
-                       user="user-k")
-        handle = await runner.submit(job)
-        waiting = asyncio.ensure_future(handle.wait(sink))
-        await asyncio.wait_for(started.wait(), 60)
+        _, handle, waiting = await _running_job(runner, "a blue boat", "user-k", 7)
         busy = [r for r in await asyncio.to_thread(ray_cluster.replicas, APP) if r.get("ongoing")]
         assert len(busy) == 1
         ray.kill(ray.get_actor(busy[0]["actor"], namespace="serve"), no_restart=True)
@@ -117,18 +120,8 @@ async def test_cancelling_a_running_job_stops_it(cluster) -> None:
     from imaging.jobs import JobCancelled
 
     runner = await _runner()
-    started = asyncio.Event()
-
-    async def sink(event) -> None:
-        if isinstance(event, JobProgress):
-            started.set()
-
     try:
-        job = ImageJob(ImageRequest("a green tree", width=256, height=256, steps=STEPS, seed=3),
-                       user="user-c")
-        handle = await runner.submit(job)
-        waiting = asyncio.ensure_future(handle.wait(sink))
-        await asyncio.wait_for(started.wait(), 60)
+        job, _, waiting = await _running_job(runner, "a green tree", "user-c", 3)
         assert await runner.cancel(job.id)
         with pytest.raises(JobCancelled):
             await asyncio.wait_for(waiting, 30)
