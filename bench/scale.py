@@ -5,9 +5,11 @@ on a simulated GPU (imaging/engines/simulated.py: a fixed time per batch of up t
 `max_batch_images`, whatever its size), so the figures measure easel's orchestration
 (the fair queue, dispatch, Serve's batching and streaming, re-dispatch) and not this
 machine's CPU. Three figures:
-1. Scaling: `--jobs` one-image jobs from `--users` users at once through `RayJobRunner`,
-   with 1, 2 and 4 replicas; images per second against linear scaling (k times the
-   1-replica figure, target at least 90%) and against the simulated GPUs' ideal.
+1. Scaling: `--rounds` full batches per replica of one-image jobs from `--users` users,
+   all submitted at once through `RayJobRunner`, with 1, 2 and 4 replicas (so each
+   replica count has the same work per replica); images per second against linear
+   scaling (k times the 1-replica figure, target at least 90%) and against the simulated
+   GPUs' ideal.
 2. Overhead: single jobs one after another through the in-process `LocalJobRunner` and
    through Ray with one replica, the same simulated engine; p50 and p95 submit-to-result
    latency and the difference (target at most 10 ms at p50). Ray is measured with the
@@ -15,7 +17,7 @@ machine's CPU. Three figures:
 3. Failover: 2 replicas; the replica running a job is killed mid-batch; the seconds
    from the kill until the job is done on the other replica.
 
-Usage: python bench/scale.py [--seconds 0.4] [--jobs 48] [--users 12]
+Usage: python bench/scale.py [--seconds 0.4] [--rounds 8] [--users 12]
        (wrap it in `timeout 600`: a Ray driver can hang on a broken cluster)
 """
 
@@ -67,9 +69,9 @@ class _Timed:
         self.name = inner.name
         self.sent: list[float] = []
 
-    def stream(self, job: dict[str, Any]) -> Any:
+    def stream(self, call: dict[str, Any]) -> Any:
         self.sent.append(time.perf_counter())
-        return self.inner.stream(job)
+        return self.inner.stream(call)
 
     async def capacity(self) -> int:
         return await self.inner.capacity()
@@ -209,9 +211,11 @@ def main(a: argparse.Namespace) -> None:
         rows = []
         for k in (1, 2, 4):
             took = deploy(cfg, k)
-            rows.append((k, took, asyncio.run(scaling_run(k, a.jobs, a.users, a.side))))
-        print(f"\nscaling: {a.jobs} one-image jobs from {a.users} users at once, {a.side}px, "
-              f"simulated GPU {a.seconds:.2f} s per batch of up to {BATCH} images")
+            jobs = a.rounds * k * BATCH
+            rows.append((k, took, asyncio.run(scaling_run(k, jobs, a.users, a.side))))
+        print(f"\nscaling: {a.rounds} x replicas x {BATCH} one-image jobs from {a.users} users "
+              f"at once, {a.side}px, simulated GPU {a.seconds:.2f} s per batch of up to "
+              f"{BATCH} images")
         print(f"  {'replicas':>8} {'deploy s':>9} {'wall s':>7} {'images/s':>9} {'ideal':>7} "
               f"{'of ideal':>9} {'vs linear':>10} {'batches':>8} {'jobs/batch':>11} {'used':>5}")
         base = rows[0][2]["rate"]
@@ -264,7 +268,7 @@ if __name__ == "__main__":
     logging.getLogger("ray.serve").setLevel(logging.WARNING)  # its own handler, INFO
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=0.4, help="simulated s per batch")
-    ap.add_argument("--jobs", type=int, default=48)
+    ap.add_argument("--rounds", type=int, default=8, help="full batches per replica")
     ap.add_argument("--users", type=int, default=12)
     ap.add_argument("--side", type=int, default=512, help="image side, px (raw RGB travels)")
     ap.add_argument("--turns", type=int, default=30, help="sequential jobs for the overhead")

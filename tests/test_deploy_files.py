@@ -25,7 +25,7 @@ os.environ.update(RAY_ENV)  # before anything imports ray (see tests/ray_local.p
 yaml = pytest.importorskip("yaml")
 schema = pytest.importorskip("ray.serve.schema")
 
-from imaging.jobs import serve_worker  # noqa: E402
+from imaging.jobs import serve_routing, serve_worker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE_YAML = ROOT / "deploy" / "ray" / "serve.yaml"
@@ -60,7 +60,7 @@ def _fields(model: Any) -> set[str]:
 def _unknown_keys(config: dict[str, Any]) -> list[str]:
     """Keys Serve's schema would ignore without a word (it accepts extra fields, for
     forward compatibility): a misspelt `num_replica` would deploy one replica."""
-    from ray.serve.config import AutoscalingConfig
+    from ray.serve.config import AutoscalingConfig, RequestRouterConfig
 
     out = [k for k in config if k not in _fields(schema.ServeDeploySchema)]
     for app in config.get("applications") or []:
@@ -73,6 +73,9 @@ def _unknown_keys(config: dict[str, Any]) -> list[str]:
             scaling = dep.get("autoscaling_config") or {}
             out += [f"autoscaling_config.{k}" for k in scaling
                     if k not in _fields(AutoscalingConfig)]
+            routing = dep.get("request_router_config") or {}
+            out += [f"request_router_config.{k}" for k in routing
+                    if k not in _fields(RequestRouterConfig)]
     return out
 
 
@@ -86,10 +89,12 @@ def test_config_matches_serve_schema(config: dict[str, Any]) -> None:
 def test_unknown_keys_are_caught() -> None:
     app = {"name": "a", "import_path": "m:a", "routeprefix": None,
            "deployments": [{"name": "D", "num_replica": 2, "ray_actor_options": {"num_gpu": 1},
-                            "autoscaling_config": {"max_replica": 2}}]}
+                            "autoscaling_config": {"max_replica": 2},
+                            "request_router_config": {"request_router_clas": "m:R"}}]}
     assert _unknown_keys({"proxy_locaton": "Disabled", "applications": [app]}) == [
         "proxy_locaton", "applications.routeprefix", "deployments.num_replica",
-        "ray_actor_options.num_gpu", "autoscaling_config.max_replica"]
+        "ray_actor_options.num_gpu", "autoscaling_config.max_replica",
+        "request_router_config.request_router_clas"]
 
 
 @pytest.mark.parametrize("config", [c for _, c in CONFIGS], ids=IDS)
@@ -123,8 +128,13 @@ def test_deployment_is_the_image_worker_on_a_gpu(config: dict[str, Any]) -> None
     assert names == [serve_worker.DEPLOYMENT]
     (deployment,) = app["deployments"]
     assert deployment["ray_actor_options"]["num_gpus"] >= 1
-    # A full batch running plus the next one waiting (imaging/jobs/ray_cluster.py).
-    assert deployment["max_ongoing_requests"] == 2 * app["args"]["max_batch_images"]
+    # One batch call per replica, routed to the least busy, as `easel ray deploy` sets it
+    # (imaging/jobs/ray_cluster.py); the router class must import where the bot runs.
+    assert deployment["max_ongoing_requests"] == 1
+    router = deployment["request_router_config"]["request_router_class"]
+    assert router == serve_routing.PATH
+    module_name, _, attr = router.partition(":")
+    assert getattr(importlib.import_module(module_name), attr) is serve_routing.LeastBusyRouter
 
 
 def test_serve_yaml_has_no_http_proxies() -> None:

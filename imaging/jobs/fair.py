@@ -74,6 +74,13 @@ class FairQueue(Generic[T]):
         self._size -= len(batch)
         return batch
 
+    def next_batch_images(self) -> int:
+        """Images in the batch `take_batch()` would take now, nothing taken. A batch takes
+        only the head of each user's line, so copying the heads is enough."""
+        heads = OrderedDict((u, deque([q[0]])) for u, q in self._lines.items())
+        return sum(item.request.n for item in _take(heads, self.max_batch_images,
+                                                     self.max_batch_jobs))
+
     def plan(self) -> list[list[T]]:
         """The batches the worker would run, in order, if nothing else arrived."""
         lines = OrderedDict((u, deque(q)) for u, q in self._lines.items())

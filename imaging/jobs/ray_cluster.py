@@ -21,9 +21,10 @@ from ray.exceptions import (
     TaskCancelledError,
     WorkerCrashedError,
 )
-from ray.serve.config import ProxyLocation
+from ray.serve.config import ProxyLocation, RequestRouterConfig
 from ray.serve.exceptions import DeploymentUnavailableError, RequestCancelledError
 
+from imaging.jobs import serve_routing
 from imaging.jobs.serve_worker import DEPLOYMENT, ImageWorker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,18 @@ def deploy(app: str, config: WorkerConfig, scale: Scale, *, blocking_timeout_s: 
     options: dict[str, Any] = {
         "ray_actor_options": {"num_gpus": scale.gpus_per_replica,
                               "num_cpus": scale.cpus_per_replica},
-        # Room for a full batch of one-image jobs plus the next one waiting.
-        "max_ongoing_requests": 2 * config.max_batch_images,
+        # A call is a whole fair batch and a replica takes one at a time: the next one
+        # waits in the handle for the first replica that frees (serve_routing looks at
+        # all of them), never behind a busy one. (Ray warns that this is below the batch
+        # size; that counts images, not calls.) Raise it, with a batch wait, to let small
+        # batches from several bot processes share a pipeline call.
+        "max_ongoing_requests": 1,
+        "request_router_config": RequestRouterConfig(request_router_class=serve_routing.PATH),
     }
     if scale.autoscaling:
         options["autoscaling_config"] = {
             "min_replicas": scale.min_replicas, "max_replicas": scale.max_replicas,
-            "target_ongoing_requests": config.max_batch_images}
+            "target_ongoing_requests": 1}  # a call is a batch: one per replica is busy
         config = replace(config, max_replicas=scale.max_replicas)
     else:
         options["num_replicas"] = scale.replicas
@@ -160,8 +166,8 @@ class ServeWorkers:
         info = await handle.options(method_name="describe").remote()
         return cls(app, info)
 
-    def stream(self, job: dict[str, Any]) -> Any:
-        return self._stream.remote(job)
+    def stream(self, call: dict[str, Any]) -> Any:
+        return self._stream.remote(call)
 
     async def capacity(self) -> int:
         running = await asyncio.to_thread(running_replicas, self.app)

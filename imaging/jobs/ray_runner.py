@@ -4,8 +4,10 @@ The queue, quotas and places in line are `QueueingRunner`'s, as for the local ru
 A dispatcher hands the next fair batch to Serve only while the cluster has room for it
 (replicas x max batch images, shared by every bot process through `ClusterSlots`), so
 Serve's own first-in-first-out queue never holds more than the replicas can start and
-cannot reorder users. Each job is one streamed call (`Workers.stream`); its events come
-back as `JobProgress`, its last one with the pictures.
+cannot reorder users. Each fair batch is one streamed call (`Workers.stream`), so its
+jobs reach one replica together and share a pipeline call there; their events come back
+as `JobProgress`, the last one of each job with its pictures. A job cancelled while its
+batch runs ends at once; the call itself is cancelled when all of its jobs are.
 
 A replica that dies mid-job (process killed, node lost) ends the stream with Ray's
 actor error: the job goes to Serve again, up to `max_attempts`, then fails with a
@@ -35,7 +37,9 @@ CAPACITY_REFRESH_S = 2.0  # how often the replica count is read (autoscaling mov
 
 
 class WorkerCall(Protocol):
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+    """A streamed call: lists of events (`{"type", "job", ...}`) for its jobs."""
+
+    def __aiter__(self) -> AsyncIterator[list[dict[str, Any]]]: ...
 
     def cancel(self) -> None: ...
 
@@ -45,7 +49,9 @@ class Workers(Protocol):
 
     name: str
 
-    def stream(self, job: dict[str, Any]) -> WorkerCall: ...
+    def stream(self, call: dict[str, Any]) -> WorkerCall:
+        """Start `{"jobs": [{"id", "request"}, ...]}` on a replica."""
+        ...
 
     async def capacity(self) -> int:
         """Images the cluster can run at once now (replicas x max batch images)."""
@@ -98,7 +104,8 @@ class RayJobRunner(QueueingRunner):
         self.retry_delay_s = retry_delay_s
         self._capacity = max_batch_images
         self._capacity_at = float("-inf")
-        self._calls: dict[str, WorkerCall] = {}
+        self._calls: dict[str, tuple[WorkerCall, list[Entry]]] = {}  # job -> its call
+        self._inflight: dict[str, int] = {}  # call (its first job's id) -> images
         self._drivers: set[asyncio.Task[None]] = set()
         self.redispatched = 0  # jobs sent again after a replica died
         self.batches: OrderedDict[str, dict[str, Any]] = OrderedDict()  # job -> its replica batch
@@ -117,9 +124,15 @@ class RayJobRunner(QueueingRunner):
         return [asyncio.create_task(self._dispatch_forever(), name="easel-ray-dispatch")]
 
     def _cancel_running(self, entry: Entry) -> None:
-        call = self._calls.get(entry.job.id)
-        if call is not None:
+        held = self._calls.get(entry.job.id)
+        if held is None:
+            return
+        call, jobs = held
+        if all(e.cancel_requested or e.state is not JobState.RUNNING for e in jobs):
             call.cancel()  # Serve cancels it in the replica: dropped, or stopped at a step
+        else:  # its batch draws on for the others; the user hears now, the picture is dropped
+            self._end(entry, JobState.CANCELLED, JobCancelled("cancelled while it ran"))
+            self._dirty.set()
 
     # ---- dispatch --------------------------------------------------------------------
     async def _room(self) -> int:
@@ -135,8 +148,12 @@ class RayJobRunner(QueueingRunner):
     async def _dispatch_forever(self) -> None:
         while True:
             capacity = await self._room()
-            held = sum(e.request.n for e in self._dispatched())
-            batch = self._queue.take_batch(capacity - held) if capacity > held else []
+            room = capacity - sum(self._inflight.values())
+            # Only a whole batch's room (as full as the queue can make one): a partial
+            # batch sent beside a running one would wait for it and then run half full,
+            # and every batch after it too, since room frees a batch at a time.
+            want = min(self.max_batch_images, self._queue.next_batch_images())
+            batch = self._queue.take_batch(room) if room > 0 and room >= want else []
             if not batch:
                 self._wake.clear()
                 # Woken by a new job or a finished one; the timeout re-reads the replica
@@ -163,79 +180,102 @@ class RayJobRunner(QueueingRunner):
             run = RunningBatch(taken, started=now,
                                expected_s=sum(self.throughput.seconds(e.request) for e in taken))
             self._running.append(run)
+            self._inflight[taken[0].job.id] = sum(e.request.n for e in taken)
             for entry in taken:
                 entry.state = JobState.RUNNING
                 self.metrics.job_waited(now - entry.job.submitted)
-                task = asyncio.create_task(self._drive(entry, run), name=f"easel-ray-{entry.job.id}")
-                self._drivers.add(task)
-                task.add_done_callback(self._drivers.discard)
+            task = asyncio.create_task(self._drive(run), name=f"easel-ray-{taken[0].job.id}")
+            self._drivers.add(task)
+            task.add_done_callback(self._drivers.discard)
             self._dirty.set()
 
-    def _dispatched(self) -> list[Entry]:
-        return [e for run in self._running for e in run.entries if e.state is JobState.RUNNING]
-
-    async def _drive(self, entry: Entry, run: RunningBatch) -> None:
-        job = entry.job
-        payload = {"id": job.id, "request": request_to_dict(job.request)}
+    async def _drive(self, run: RunningBatch) -> None:
+        """One streamed call for the whole fair batch (its jobs reach one replica together,
+        so they share a pipeline call); sent again, the unfinished ones, if it dies."""
+        entries: list[Entry] = run.entries
         try:
             for attempt in range(1, self.max_attempts + 1):
-                call = self.workers.stream(payload)
-                self._calls[job.id] = call
+                live = [e for e in entries if e.state is JobState.RUNNING]
+                if not live:
+                    return
+                call = self.workers.stream({"jobs": [
+                    {"id": e.job.id, "request": request_to_dict(e.job.request)} for e in live]})
+                for e in live:
+                    self._calls[e.job.id] = (call, live)
                 try:
-                    if await self._follow(entry, call):
-                        return
-                    raise GenerationError("the image worker ended the job without a result")
+                    await self._follow({e.job.id: e for e in live}, call)
+                    if any(e.state is JobState.RUNNING for e in live):
+                        raise GenerationError("the image worker ended the job without a result")
+                    return
                 except Exception as exc:
-                    if entry.cancel_requested or self.workers.cancelled(exc):
-                        self._end(entry, JobState.CANCELLED, JobCancelled("cancelled while it ran"))
+                    if self.workers.cancelled(exc) or all(
+                            e.cancel_requested for e in live if e.state is JobState.RUNNING):
+                        self._end_all(live, JobState.CANCELLED,
+                                      JobCancelled("cancelled while it ran"))
                         return
                     if not self.workers.lost(exc):
                         raise
                     if attempt == self.max_attempts:
-                        log.error("job %s: replicas died %d times; giving up", job.id, attempt)
+                        log.error("jobs %s: replicas died %d times; giving up",
+                                  [e.job.id for e in live], attempt)
                         raise GenerationError(
                             f"the image workers stopped {attempt} times while drawing this"
                         ) from exc
-                    log.warning("job %s: its replica died (%s); sending it again (%d/%d)",
-                                job.id, type(exc).__name__, attempt + 1, self.max_attempts)
-                    self.redispatched += 1
+                    again = [e for e in live if e.state is JobState.RUNNING]
+                    log.warning("jobs %s: their replica died (%s); sending them again (%d/%d)",
+                                [e.job.id for e in again], type(exc).__name__, attempt + 1,
+                                self.max_attempts)
+                    self.redispatched += len(again)
                     await asyncio.sleep(self.retry_delay_s)
         except GenerationError as exc:
-            self._end(entry, JobState.FAILED, exc)
+            self._end_all(entries, JobState.FAILED, exc)
         except Exception as exc:
-            log.exception("job %s failed on %s", job.id, self.workers.name)
+            log.exception("jobs %s failed on %s", [e.job.id for e in entries], self.workers.name)
             err = GenerationError(f"the image workers failed ({type(exc).__name__})")
             err.__cause__ = exc
-            self._end(entry, JobState.FAILED, err)
+            self._end_all(entries, JobState.FAILED, err)
         finally:
-            self._calls.pop(job.id, None)
-            if entry.state is JobState.RUNNING:  # a cancelled driver (the runner closes)
-                self._end(entry, JobState.FAILED, GenerationError("the server is shutting down"))
-            if all(e.state is not JobState.RUNNING for e in run.entries) and run in self._running:
+            for e in entries:
+                self._calls.pop(e.job.id, None)
+            # A cancelled driver (the runner closes) leaves jobs running.
+            self._end_all(entries, JobState.FAILED, GenerationError("the server is shutting down"))
+            if run in self._running:
                 self._running.remove(run)
-            await self.slots.release(job.id)
+            self._inflight.pop(entries[0].job.id, None)
+            for e in entries:
+                await self.slots.release(e.job.id)
             self._wake.set()
             self._dirty.set()
 
-    async def _follow(self, entry: Entry, call: WorkerCall) -> bool:
-        """Pass the replica's events on; True once the job ended (any outcome)."""
-        async for event in call:
-            kind = event["type"]
-            if kind == "progress":
-                if entry.state is JobState.RUNNING and event["step"] > entry.step:
-                    entry.step, entry.total = event["step"], event["total"]
-                    preview = event.get("preview")
-                    entry.handle.emit(JobProgress(entry.job.id, event["step"], event["total"],
-                                                  image_from_wire(preview) if preview else None))
-            elif kind == "result":
-                self._finished(entry, event)
-                return True
-            elif kind == "cancelled":
-                self._end(entry, JobState.CANCELLED, JobCancelled("cancelled while it ran"))
-                return True
-            else:
-                raise GenerationError(event.get("message") or "the image model failed")
-        return False
+    def _end_all(self, entries: list[Entry], state: JobState, exc: BaseException) -> None:
+        for e in entries:
+            if e.state is JobState.RUNNING:
+                self._end(e, state, exc)
+
+    async def _follow(self, live: dict[str, Entry], call: WorkerCall) -> None:
+        """Pass the replica's events on until each of the call's jobs has ended."""
+        async for events in call:
+            for event in events:
+                entry = live.get(event["job"])
+                if entry is None or entry.state is not JobState.RUNNING:
+                    continue  # cancelled here already: its picture is dropped
+                kind = event["type"]
+                if kind == "progress":
+                    if event["step"] > entry.step:
+                        entry.step, entry.total = event["step"], event["total"]
+                        preview = event.get("preview")
+                        entry.handle.emit(JobProgress(entry.job.id, event["step"],
+                                                      event["total"],
+                                                      image_from_wire(preview) if preview else None))
+                elif kind == "result":
+                    self._finished(entry, event)
+                elif kind == "cancelled":
+                    self._end(entry, JobState.CANCELLED, JobCancelled("cancelled while it ran"))
+                else:
+                    self._end(entry, JobState.FAILED,
+                              GenerationError(event.get("message") or "the image model failed"))
+            if all(e.state is not JobState.RUNNING for e in live.values()):
+                return
 
     def _finished(self, entry: Entry, event: dict[str, Any]) -> None:
         batch = event["batch"]

@@ -1,15 +1,19 @@
 """The Ray Serve deployment: one replica per GPU, its engine loaded once, batches streamed.
 
-`ImageWorker.generate(job)` is what the bot calls, one streamed call per job
-(`handle.options(stream=True)`). Calls that arrive together meet in `_batched`, Serve's
-`@serve.batch` queue, bounded by image count (`batch_size_fn`); inside a batch the jobs
-are grouped by batch key, so incompatible requests never share a pipeline call, and each
-group runs as one call in the replica's engine thread. Every step goes back to every
-caller of the group as an event; the last event carries the pictures as raw RGB.
+`ImageWorker.generate(call)` is what the bot calls: one streamed call per fair batch
+(`handle.options(stream=True)`), so the batch's jobs arrive together. Calls that reach a
+replica together meet in `_batched`, Serve's `@serve.batch` queue, bounded by image count
+(`batch_size_fn`): several bot processes' batches, or the calls that waited at the
+replica's door (imaging/jobs/gate.py) while its engine ran, share one pipeline call.
+Inside a batch the jobs are grouped by batch key, so incompatible requests never share a
+pipeline call, and each group runs as one call in the replica's engine thread. Steps go
+back to the group's callers as events (the first, each preview, a few a second); the last
+event of each job carries its pictures as raw RGB.
 
-Cancelling a call (the bot's `response.cancel()`) before its batch starts drops it from
-the batch (Serve skips cancelled requests); once it runs, the replica notes the job id
-and the step callback stops the job's group when all of its jobs are cancelled.
+Cancelling a call (the bot's `response.cancel()`, once all of its jobs are cancelled)
+before its batch starts drops it from the batch (Serve skips cancelled requests); once it
+runs, the replica notes its job ids and the step callback stops a group when all of its
+jobs are cancelled.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ray import serve
 
 from imaging.engine import ImageEngine, ImageRequest, Interrupted, StepInfo
 from imaging.jobs.batch import RunningBatch
+from imaging.jobs.gate import BatchGate
 from imaging.jobs.wire import image_to_wire, request_from_dict
 
 log = logging.getLogger(__name__)
@@ -35,6 +40,7 @@ APP = "easel"  # the Serve application's default name (EASEL_RAY_APP)
 DEPLOYMENT = "ImageWorker"  # deploy/ray/serve.yaml and deploy/kuberay/rayservice.yaml
 IMPORT_PATH = "imaging.jobs.serve_worker:app_builder"
 PREVIEW_INTERVAL_S = 1.0
+PROGRESS_INTERVAL_S = 0.25  # at most about four step events a second per batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,10 @@ class WorkerConfig:
     steps: int | None = None
     guidance_scale: float | None = None
     max_batch_images: int = 4
-    batch_wait_s: float = 0.02  # how long a batch waits for company
+    # How long a batch waits for more calls to join it. A call is already a whole fair
+    # batch and a replica takes one call at a time (max_ongoing_requests 1), so nothing
+    # could join: waiting would only add latency. Set it with max_ongoing_requests > 1.
+    batch_wait_s: float = 0.0
     offline: bool = True
     simulated_s: float | None = None  # bench/scale.py: a stand-in GPU, seconds per batch
     max_replicas: int | None = None  # autoscaling's ceiling (the bot leaves room to grow)
@@ -69,8 +78,8 @@ def load_worker_engine(cfg: WorkerConfig) -> ImageEngine:
     return engine
 
 
-def _images(jobs: list[dict[str, Any]]) -> int:
-    return sum(int(j["request"]["n"]) for j in jobs)
+def _images(calls: list[dict[str, Any]]) -> int:
+    return sum(int(j["request"]["n"]) for call in calls for j in call["jobs"])
 
 
 @dataclass(slots=True)
@@ -88,12 +97,13 @@ class ImageWorker:
         self.engine = load_worker_engine(self.config)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="easel-replica-engine")
         self._cancelled: set[str] = set()
+        self._gate = BatchGate(self.config.max_batch_images)
         self.batches = 0
         try:
             self.replica = serve.get_replica_context().replica_id.unique_id
         except Exception:  # outside Serve (unit use)
             self.replica = secrets.token_hex(4)
-        self._batched.set_max_batch_size(self.config.max_batch_images)
+        self._batched.set_max_batch_size(self.config.max_batch_images)  # images, not calls
         self._batched.set_batch_wait_timeout_s(self.config.batch_wait_s)
 
     def describe(self) -> dict[str, Any]:
@@ -107,29 +117,44 @@ class ImageWorker:
                 "capabilities": asdict(e.capabilities), "replica": self.replica,
                 "max_replicas": self.config.max_replicas}
 
-    async def generate(self, job: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def generate(self, call: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+        """`{"jobs": [{"id", "request"}, ...]}`: a fair batch from the bot. Streams lists of
+        events for its jobs; the last event of each job is its result."""
+        jobs = call["jobs"]
+        door = jobs[0]["id"]
+        await self._gate.enter(door, _images([call]))  # while the engine runs
         try:
-            async for event in self._batched(job):
-                if event is not None:  # None: another group of this batch is running
-                    yield event
+            async for events in self._batched(call):
+                if events:  # None or []: another group of this batch is running
+                    yield events
         except (asyncio.CancelledError, GeneratorExit):
-            self._cancelled.add(job["id"])  # the step callback stops it at the next step
+            self._cancelled.update(j["id"] for j in jobs)  # stopped at the next step
+            self._gate.left(door)  # if its batch had not started yet
             raise
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.02, batch_size_fn=_images)
-    async def _batched(self, jobs: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0, batch_size_fn=_images)
+    async def _batched(self, calls: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
+        """Calls that reached the replica together: their jobs in one list, grouped by
+        batch key, one pipeline call per group; each call hears its own jobs' events."""
         self.batches += 1
         batch_id = f"{self.replica}-{self.batches}"
-        finished = [False] * len(jobs)
+        jobs = [job for call in calls for job in call["jobs"]]
+        owner = [c for c, call in enumerate(calls) for _ in call["jobs"]]
+        left = [len(call["jobs"]) for call in calls]
+        self._gate.started([call["jobs"][0]["id"] for call in calls])
         try:
             for group in _groups(jobs, self.config.max_batch_images):
                 async for events in self._run_group(jobs, group, batch_id):
-                    yield [StopIteration if finished[i] else events.get(i) for i in range(len(jobs))]
+                    out: list[Any] = [StopIteration if n == 0 else [] for n in left]
+                    for i, event in events.items():
+                        out[owner[i]].append(event)
+                    yield out
                 for i in group:
-                    finished[i] = True
+                    left[owner[i]] -= 1
         finally:
             for j in jobs:
                 self._cancelled.discard(j["id"])
+            self._gate.finished()
 
     async def _run_group(self, jobs: list[dict[str, Any]], group: list[int], batch_id: str
                          ) -> AsyncIterator[dict[int, dict[str, Any]]]:
@@ -141,6 +166,8 @@ class ImageWorker:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         run = RunningBatch([_Slot(r) for r in reqs], started=time.monotonic(), expected_s=0.0)
+
+        sent = [float("-inf")]  # when a step event last went out
 
         def on_step(info: StepInfo) -> None:  # the engine thread
             if all(j in self._cancelled for j in ids):
@@ -154,6 +181,11 @@ class ImageWorker:
                     log.exception("preview failed")
                 if previews is not None:
                     run.shown(now)
+            # Each event crosses the cluster: the first step (the job has started), each
+            # preview and a few steps a second are enough for a progress bar.
+            if previews is None and info.step > 1 and now - sent[0] < PROGRESS_INTERVAL_S:
+                return
+            sent[0] = now
             loop.call_soon_threadsafe(events.put_nowait, ("step", (info, previews)))
 
         def work() -> Any:

@@ -39,8 +39,7 @@ def cluster():
     local.start()
     try:
         ray_cluster.connect(local.address)
-        ray_cluster.deploy(APP, WorkerConfig(device="cpu", steps=STEPS, max_batch_images=4,
-                                             batch_wait_s=0.2),
+        ray_cluster.deploy(APP, WorkerConfig(device="cpu", steps=STEPS, max_batch_images=4),
                            ray_cluster.Scale(replicas=2, cpus_per_replica=1))
         yield local
     finally:
@@ -90,10 +89,14 @@ async def test_one_replica_call_serves_several_users(cluster) -> None:
         results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 60)
         assert [len(r.images) for r in results] == [1] * 6
         assert len({r.images[0].tobytes() for r in results}) == 6  # each its own picture
-        # Two replicas share six users' jobs: Serve's router spreads them, and on each
-        # replica one pipeline call serves several users.
-        sizes = [runner.batches[j.id]["jobs"] for j in jobs]
-        assert max(sizes) >= 2 and len({runner.batches[j.id]["id"] for j in jobs}) < 6
+        # Six users' jobs make fair batches (within 2 replicas x 4 images): each goes to a
+        # replica as one call and runs there as one pipeline call for several users.
+        users: dict[str, set[str]] = {}
+        for j in jobs:
+            users.setdefault(runner.batches[j.id]["id"], set()).add(j.user)
+        assert max(len(u) for u in users.values()) >= 2 and len(users) < 6
+        assert all(runner.batches[j.id]["jobs"] == len(users[runner.batches[j.id]["id"]])
+                   for j in jobs)
     finally:
         await runner.close()
 
@@ -126,6 +129,32 @@ async def test_cancelling_a_running_job_stops_it(cluster) -> None:
         with pytest.raises(JobCancelled):
             await asyncio.wait_for(waiting, 30)
         assert not runner.jobs_for("user-c")
+    finally:
+        await runner.close()
+
+
+async def test_cancelling_one_job_of_a_shared_batch_keeps_the_other(cluster) -> None:
+    from imaging.jobs import JobCancelled
+
+    runner = await _runner()
+    try:
+        jobs = [ImageJob(ImageRequest(f"a paper crane {i}", width=256, height=256, steps=STEPS,
+                                      seed=i), user=f"user-s{i}") for i in range(2)]
+        handles = [await runner.submit(j) for j in jobs]  # one fair batch, one call
+        started = asyncio.Event()
+
+        async def sink(event) -> None:
+            if isinstance(event, JobProgress):
+                started.set()
+
+        waits = [asyncio.ensure_future(h.wait(sink)) for h in handles]
+        await asyncio.wait_for(started.wait(), 60)
+        assert await runner.cancel(jobs[0].id)
+        with pytest.raises(JobCancelled):  # at once, not when the batch ends
+            await asyncio.wait_for(waits[0], 5)
+        result = await asyncio.wait_for(waits[1], 60)
+        assert len(result.images) == 1
+        assert runner.batches[jobs[1].id]["jobs"] == 2  # it ran beside the cancelled one
     finally:
         await runner.close()
 
