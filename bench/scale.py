@@ -12,8 +12,9 @@ machine's CPU. Three figures:
    GPUs' ideal.
 2. Overhead: single jobs one after another through the in-process `LocalJobRunner` and
    through Ray with one replica, the same simulated engine; p50 and p95 submit-to-result
-   latency and the difference (target at most 10 ms at p50). Ray is measured with the
-   deploy files' batch wait (a batch waits that long for company) and without it.
+   latency and the difference (target at most 10 ms at p50). Beside them, Serve's own
+   floor in the same run: one streamed call to a deployment that only sends a picture of
+   the same size back (no easel code), which no Serve-based runner can go below.
 3. Failover: 2 replicas; the replica running a job is killed mid-batch; the seconds
    from the kill until the job is done on the other replica.
 
@@ -41,6 +42,7 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import ray  # noqa: E402
+from ray import serve  # noqa: E402
 
 from imaging.engine import ImageRequest  # noqa: E402
 from imaging.engines.simulated import SimulatedEngine  # noqa: E402
@@ -157,6 +159,35 @@ async def ray_run(n: int, side: int) -> list[float]:
         await _close(runner)
 
 
+@serve.deployment(name="Echo", max_ongoing_requests=1)
+class _Echo:
+    """Serve's floor: a streamed call that does nothing but send one picture back."""
+
+    async def generate(self, side: int) -> Any:
+        yield [{"type": "result", "image": bytes(side * side * 3)}]
+
+
+def serve_floor(n: int, side: int, warm: int = 3) -> list[float]:
+    serve.run(_Echo.bind(), name="easel-floor", route_prefix=None)
+    stream = serve.get_deployment_handle("Echo", app_name="easel-floor").options(
+        method_name="generate", stream=True)
+
+    async def calls() -> list[float]:
+        out = []
+        for i in range(warm + n):
+            t0 = time.perf_counter()
+            async for _ in stream.remote(side):
+                pass
+            if i >= warm:
+                out.append(time.perf_counter() - t0)
+        return out
+
+    try:
+        return asyncio.run(calls())
+    finally:
+        serve.delete("easel-floor")
+
+
 async def failover_run(seconds: float, side: int) -> dict[str, Any]:
     workers = _Timed(await ServeWorkers.open(APP))
     runner = RayJobRunner(workers, BATCH)
@@ -228,20 +259,23 @@ def main(a: argparse.Namespace) -> None:
               f"k x {BATCH} images / {a.seconds:.2f} s; jobs/batch: of at most {BATCH})")
 
         local = asyncio.run(local_run(a.small_seconds, a.turns, a.side))
-        lat = [("local runner (in-process)", local, None)]
-        for wait in (cfg.batch_wait_s, 0.0):
-            deploy(WorkerConfig(simulated_s=a.small_seconds, max_batch_images=BATCH,
-                                batch_wait_s=wait), 1)
-            lat.append((f"ray, 1 replica, batch wait {wait * 1000:.0f} ms",
-                        asyncio.run(ray_run(a.turns, a.side)), wait))
+        lat = [("local runner (in-process)", local)]
+        deploy(WorkerConfig(simulated_s=a.small_seconds, max_batch_images=BATCH), 1)
+        lat.append(("ray, 1 replica", asyncio.run(ray_run(a.turns, a.side))))
+        lat.append(("serve alone: echo, no easel", serve_floor(a.turns, a.side)))
         print(f"\nper-job overhead: {a.turns} one-image jobs one after another, {a.side}px, "
               f"simulated {a.small_seconds * 1000:.0f} ms per batch")
         print(f"  {'runner':<32} {'p50 ms':>8} {'p95 ms':>8} {'p50 +ms':>8} {'p95 +ms':>8}")
         l50, l95 = statistics.median(local) * 1000, _pct(local, 0.95) * 1000
-        for label, times, _ in lat:
+        for label, times in lat:
             p50, p95 = statistics.median(times) * 1000, _pct(times, 0.95) * 1000
             extra = "" if times is local else f" {p50 - l50:8.1f} {p95 - l95:8.1f}"
+            if label.startswith("serve alone"):  # no engine: its whole time is the floor
+                extra = f" {p50:8.1f} {p95:8.1f}"
             print(f"  {label:<32} {p50:8.1f} {p95:8.1f}{extra}")
+        print("  (serve alone: one streamed Serve call to a deployment that only yields one "
+              f"{a.side}px RGB picture,\n   Ray's own round trip on this machine, which the "
+              "Ray runner cannot go below)")
         print("  (+ms: over the local runner; target <= 10 ms at p50)")
 
         deploy(WorkerConfig(simulated_s=a.failover_seconds, max_batch_images=BATCH), 2)
