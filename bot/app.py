@@ -113,6 +113,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         svc = app[SERVICES]
         if svc.recovery is not None:
             svc.tasks.spawn(svc.recovery.run_forever(), name="easel-job-recovery")
+        if svc.shared_jobs is not None:
+            svc.shared_jobs.start()  # /queue and /cancel see every bot process's jobs
         yield
 
     app.cleanup_ctx.append(recovering)

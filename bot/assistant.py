@@ -29,7 +29,7 @@ from bot.studio import Scope, Studio, Target, pick
 from bot.turn import ProgressSink, Reply, ReplyKind, Response, Turn
 from bot.verify_view import VERIFY_USAGE, find, verify_text
 from imaging.engines.registry import EngineSet
-from imaging.jobs import JobRunner
+from imaging.jobs import JobBoard
 from imaging.provenance import Provenance
 from imaging.store import ImageStore
 from imaging.uploads import UploadError, prepare_upload
@@ -47,7 +47,7 @@ _CHECKED = ("chat", "imagine", "edit", "arena")
 
 class Assistant:
     def __init__(self, tools: ToolRegistry, brain: Brain, *, store: ConversationStore,
-                 images: ImageStore, gate: Gate, jobs: JobRunner,
+                 images: ImageStore, gate: Gate, jobs: JobBoard,
                  tenant_strictness: dict[str, str] | None = None,
                  config: AssistantConfig | None = None,
                  engines: EngineSet | None = None,
@@ -105,11 +105,14 @@ class Assistant:
         return response
 
     async def history(self, turn: Turn, limit: int = 30) -> list[tuple[str, Reply]]:
-        """The conversation's pictures, oldest first, as (what the user said, the reply
-        that showed them): what a web page shows again after a reload."""
+        """The conversation's pictures and notices, oldest first, as (what the user said,
+        the reply that showed them): what a web page shows again after a reload."""
         record = await self.store.load(record_key(turn))
-        return [(gen.user_text, self.studio.show(gen)) for gen in record.generations[-limit:]
-                if gen.kind != "upload"]
+        items = [(gen.created, gen.user_text, self.studio.show(gen))
+                 for gen in record.generations[-limit:] if gen.kind != "upload"]
+        items += [(n.created, n.user_text, Reply(ReplyKind(n.kind), n.text))
+                  for n in record.notices]
+        return [(user, reply) for _, user, reply in sorted(items, key=lambda i: i[0])][-limit:]
 
     def strictness(self, turn: Turn) -> str | None:
         """Per-tenant strictness (operator configuration), else the policy default."""
@@ -194,7 +197,7 @@ class Assistant:
         return Response(replies.text(replies.cancelled_text(count)))
 
     async def _queue(self, scope: Scope, cmd: commands.Command) -> Response:
-        mine = self.jobs.jobs_for(scope.turn.user_id)
+        mine = await self.jobs.jobs_for(scope.turn.user_id)
         return Response(replies.text(replies.queue_text(mine, self.jobs.queue_length)))
 
     async def _arena(self, scope: Scope, cmd: commands.Command) -> Response:

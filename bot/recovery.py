@@ -11,7 +11,8 @@ images as the tool does, records the generation in the conversation, and deliver
 - Teams: through the stored conversation reference, replacing the "working" message;
 - Discord: through the interaction webhook while its token lives, else a channel message
   with the bot token, else a logged and counted loss;
-- the web chat: the conversation's history, which the page shows when it reconnects.
+- the web chat: the conversation's history, which the page shows when it reconnects (a
+  failure or a cancellation as a notice there).
 
 Every delivery, first-hand or recovered, first claims the job id (`SET NX`), so a slow
 owner and its adopter cannot both post.
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.job_replies import failure_reply
-from bot.state import ConversationStore
+from bot.state import ConversationStore, Notice
 from bot.studio import Scope, Studio
 from bot.tasks import BackgroundTasks
 from bot.turn import Reply, Turn
@@ -44,10 +45,6 @@ Redeliver = Callable[[dict, Reply], Awaitable[None]]
 SCAN_INTERVAL_S = 2.0
 
 
-async def _history_only(delivery: dict, reply: Reply) -> None:
-    """The web chat: the recorded generation is the delivery (GET /api/chat/history)."""
-
-
 class Recovery:
     def __init__(self, records: JobRecords, runner: QueueingRunner, tool: GenerateImageTool,
                  studio: Studio, conversations: ConversationStore, tasks: BackgroundTasks, *,
@@ -59,8 +56,9 @@ class Recovery:
         self.conversations = conversations
         self.tasks = tasks
         self.scan_interval_s = scan_interval_s
-        # Channels register how they post a recovered reply as they start.
-        self.channels: dict[str, Redeliver] = {"web": _history_only}
+        # Channels register how they post a recovered reply as they start; the web chat's
+        # is its history, written here.
+        self.channels: dict[str, Redeliver] = {}
         self._active: set[str] = set()
         self.recovered = 0
         self.lost = 0
@@ -98,6 +96,10 @@ class Recovery:
                 log.info("job %s was delivered meanwhile; nothing to post", rec.job.id)
                 return
             channel = rec.context.get("channel", "")
+            if channel == "web":
+                await self._into_history(rec, reply)
+                self.recovered += 1
+                return
             post = self.channels.get(channel)
             if post is None:
                 self.lost += 1
@@ -112,6 +114,17 @@ class Recovery:
         finally:
             self._active.discard(rec.job.id)
 
+    async def _into_history(self, rec: JobRecord, reply: Reply) -> None:
+        """The web chat's delivery: GET /api/chat/history, which the page reads when it
+        comes back. A picture is there already (recorded as a generation); a failure or
+        a cancellation is kept as a notice, so the user does not wait on silence."""
+        if reply.images:
+            return
+        c = rec.context
+        notice = Notice(c.get("user_text", ""), reply.kind.value, reply.text)
+        await self.conversations.update(c["key"], lambda record: record.note(notice),
+                                        user=c.get("user_key"))
+
     async def _finish(self, rec: JobRecord) -> Reply:
         c: dict[str, Any] = rec.context
         ctx = ToolContext(c["conversation_id"], c["user_id"], None, steps=c.get("steps"),
@@ -119,6 +132,8 @@ class Recovery:
         plan = Plan(c.get("plan_engine"), bool(c.get("reproducible", True)),
                     list(c.get("notes") or []))
         try:
+            if await self.records.cancelled(rec.job.id):  # from a process that saw it
+                raise JobCancelled("cancelled before its bot process stopped")
             handle = await self.runner.submit(rec.job, admitted=True)
             result = await handle.result()
             parent = await self.tool.store.read(c["parent_image"]) if c.get("parent_image") \

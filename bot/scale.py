@@ -23,6 +23,7 @@ from imaging.jobs.model import JobMetrics
 from imaging.jobs.quotas import Quotas
 from imaging.jobs.ray_runner import RayJobRunner, Workers
 from imaging.jobs.records import JobRecords, RedisClusterSlots, new_owner
+from imaging.jobs.shared import SharedJobs
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -66,6 +67,10 @@ class Cluster:
     def runner(self, quotas: Quotas, metrics: JobMetrics) -> RayJobRunner:
         return RayJobRunner(self.workers, self.max_batch_images, slots=self.slots,
                             quotas=quotas, metrics=metrics, max_attempts=self.max_attempts)
+
+    def shared_jobs(self, runner: RayJobRunner) -> SharedJobs:
+        """`/queue` and `/cancel` over every bot process's jobs."""
+        return SharedJobs(runner, self.records, self.records.redis, prefix=self.records.prefix)
 
     def recovery(self, runner: RayJobRunner, tool: GenerateImageTool, studio: Studio,
                  conversations: ConversationStore, tasks: BackgroundTasks) -> Recovery:

@@ -39,6 +39,7 @@ from imaging.engine import ImageEngine
 from imaging.engines.registry import EngineSet
 from imaging.jobs import JobRunner, QuotaConfig, Quotas
 from imaging.jobs.records import JobRecords
+from imaging.jobs.shared import SharedJobs
 from imaging.provenance import Provenance, ProvenanceConfig
 from imaging.store import FileImageStore, ImageStore, RedisImageStore
 from safety.config import GateConfig, SafetyPolicy
@@ -83,11 +84,14 @@ class Services:
     arena_page: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
     records: JobRecords | None = None  # EASEL_RUNNER=ray: job records and delivery claims
     recovery: Recovery | None = None  # ... and the finishing of a stopped process's jobs
+    shared_jobs: SharedJobs | None = None  # ... and /queue, /cancel across bot processes
 
     async def aclose(self) -> None:
         if self.recovery is not None:
             await self.recovery.aclose()  # our jobs become adoptable at once
         await self.tasks.aclose()
+        if self.shared_jobs is not None:
+            await self.shared_jobs.aclose()
         await self.runner.close()
         if self.arena_store is not None:
             await self.arena_store.aclose()
@@ -228,8 +232,9 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
     tenant_levels = dict(settings.safety_tenant_strictness)
     if settings.safety_strictness:
         tenant_levels.setdefault("", settings.safety_strictness)
+    shared = cluster.shared_jobs(runner) if cluster is not None else None
     assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
-                          jobs=runner, tenant_strictness=tenant_levels, engines=engines,
+                          jobs=shared or runner, tenant_strictness=tenant_levels, engines=engines,
                           arena=(battles, entries), provenance=provenance,
                           config=AssistantConfig(
                               max_images=settings.max_images, max_side=settings.max_image_side,
@@ -242,6 +247,7 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
                         arena_store=battles, arena_page=arena_page(battles))
     if cluster is not None:
         services.records = cluster.records
+        services.shared_jobs = shared
         services.recovery = cluster.recovery(runner, generate, assistant.studio,
                                              conversations, services.tasks)
     return services

@@ -63,6 +63,21 @@ class Generation:
 
 
 @dataclass(slots=True)
+class Notice:
+    """A reply with no picture that could not be shown when it was made: a job finished
+    by another bot process after this one stopped, which failed or was cancelled. The
+    web chat shows it in its history (the other channels post it)."""
+
+    user_text: str
+    kind: str  # a ReplyKind value
+    text: str
+    created: float = field(default_factory=time.time)
+
+
+NOTICE_LIMIT = 10
+
+
+@dataclass(slots=True)
 class ConversationSettings:
     raw: bool = False
     n: int | None = None
@@ -81,6 +96,7 @@ class ConversationRecord:
     user_ids: list[str] = field(default_factory=list)
     battle_id: str | None = None  # the latest arena battle here (what a typed /vote means)
     image_requests: int = 0  # counted while arena=on, for "every 5th"
+    notices: list[Notice] = field(default_factory=list)  # newest last, a few kept
 
     def history(self, limit: int = 6) -> list[HistoryItem]:
         """Recent generations ending at the current one (what the brain should build on)."""
@@ -113,6 +129,10 @@ class ConversationRecord:
         self.current_index = 0
         del self.generations[:-HISTORY_LIMIT]
 
+    def note(self, notice: Notice) -> None:
+        self.notices.append(notice)
+        del self.notices[:-NOTICE_LIMIT]
+
     def image_ids(self) -> list[str]:
         return [i for g in self.generations for i in g.image_ids]
 
@@ -129,6 +149,7 @@ class ConversationRecord:
             user_ids=list(data.get("user_ids", [])),
             battle_id=data.get("battle_id"),
             image_requests=int(data.get("image_requests", 0)),
+            notices=[Notice(**n) for n in data.get("notices", [])],
         )
 
 

@@ -17,10 +17,10 @@ from imaging.jobs.model import (
 )
 from imaging.jobs.quotas import QuotaConfig, Quotas
 from imaging.jobs.router import EngineRouter
-from imaging.jobs.runner import JobRunner
+from imaging.jobs.runner import JobBoard, JobRunner
 
 __all__ = [
     "EngineRouter", "EventSink", "ImageJob", "JobCancelled", "JobEvent", "JobHandle", "JobInfo", "JobMetrics",
-    "JobProgress", "JobQueued", "JobRunner", "JobState", "LocalJobRunner", "NoMetrics",
+    "JobBoard", "JobProgress", "JobQueued", "JobRunner", "JobState", "LocalJobRunner", "NoMetrics",
     "QuotaConfig", "QuotaExceeded", "Quotas",
 ]

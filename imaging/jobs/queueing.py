@@ -105,15 +105,20 @@ class QueueingRunner:
         mine = [e.job.id for e in self._jobs.values() if e.job.user == user]
         return sum(self._cancel_now(job_id) for job_id in mine)
 
-    def jobs_for(self, user: str) -> list[JobInfo]:
+    async def jobs_for(self, user: str) -> list[JobInfo]:
+        return self.snapshot(user)
+
+    def snapshot(self, user: str | None = None) -> list[JobInfo]:
+        """This process's open jobs (one user's, or everyone's) as `/queue` shows them."""
         positions = self._positions()
         out = []
         for e in self._jobs.values():
-            if e.job.user != user:
+            if user is not None and e.job.user != user:
                 continue
             pos, eta = positions.get(e.job.id, (None, None))
-            out.append(JobInfo(e.job.id, user, e.state, e.job.request.prompt, e.job.request.n,
-                               pos, None if eta is None else round(eta, 1), e.step, e.total))
+            out.append(JobInfo(e.job.id, e.job.user, e.state, e.job.request.prompt,
+                               e.job.request.n, pos, None if eta is None else round(eta, 1),
+                               e.step, e.total))
         return out
 
     async def _stop_workers(self, reason: str) -> None:

@@ -160,6 +160,17 @@ class JobRecords:
     async def delivered(self, job_id: str) -> bool:
         return bool(await self.redis.exists(f"{self.prefix}delivered:{job_id}"))
 
+    async def mark_cancelled(self, job_id: str) -> None:
+        """The user cancelled it from another process: whoever holds or adopts it stops."""
+        await self.redis.set(f"{self.prefix}cancelled:{job_id}", self.owner, ex=RECORD_TTL_S)
+
+    async def cancelled(self, job_id: str) -> bool:
+        return bool(await self.redis.exists(f"{self.prefix}cancelled:{job_id}"))
+
+    async def cancelled_any(self, job_ids: list[str]) -> list[bool]:
+        raws = await self.redis.mget([f"{self.prefix}cancelled:{j}" for j in job_ids])
+        return [raw is not None for raw in raws]
+
 
 class RedisClusterSlots:
     """The cluster's room, shared by every bot process on this Redis."""

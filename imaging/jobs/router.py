@@ -47,8 +47,8 @@ class EngineRouter:
     async def cancel_user(self, user: str) -> int:
         return sum([await r.cancel_user(user) for r in self.runners.values()])
 
-    def jobs_for(self, user: str) -> list[JobInfo]:
-        return [info for r in self.runners.values() for info in r.jobs_for(user)]
+    async def jobs_for(self, user: str) -> list[JobInfo]:
+        return [info for r in self.runners.values() for info in r.snapshot(user)]
 
     def seconds_per_image(self, engine: str) -> float | None:
         """What one image has taken on this engine lately; None before its first."""

@@ -128,7 +128,7 @@ async def test_cancelling_a_running_job_stops_it(cluster) -> None:
         assert await runner.cancel(job.id)
         with pytest.raises(JobCancelled):
             await asyncio.wait_for(waiting, 30)
-        assert not runner.jobs_for("user-c")
+        assert not await runner.jobs_for("user-c")
     finally:
         await runner.close()
 
@@ -175,6 +175,9 @@ async def test_web_chat_and_teams_through_serve(cluster, redis_db, settings_fact
         async with s.get(running.url + "/") as page:  # the page sets the session cookie
             assert page.status == 200
         events = await web_chat(s, running.url, "/imagine a yellow kite")
+        queue = final_reply(await web_chat(s, running.url, "/queue"))  # every process's jobs
+    assert type(running.services.assistant.jobs).__name__ == "SharedJobs"
+    assert "no pictures in the making" in queue["text"]
     reply = final_reply(events)
     assert reply["kind"] == "images" and len(reply["images"]) == 1
     assert any(e["type"] == "progress" for e in events)

@@ -45,7 +45,7 @@ async def test_positions_move_as_jobs_ahead_finish(demo_engine) -> None:
         c = await runner.submit(ImageJob(_req("a green hat", 128), "cat"))
         waiting = [asyncio.create_task(_collect(b, b_events)),
                    asyncio.create_task(_collect(c, c_events))]
-        assert [(j.position, j.state) for j in runner.jobs_for("cat")] == [(2, JobState.QUEUED)]
+        assert [(j.position, j.state) for j in (await runner.jobs_for("cat"))] == [(2, JobState.QUEUED)]
         engine.hold_at = None
         engine.release.set()
         await first.wait()
@@ -71,7 +71,7 @@ async def test_a_cancelled_queued_job_never_reaches_the_engine(demo_engine) -> N
         assert await runner.cancel(doomed.id, user="bob") is True
         with pytest.raises(JobCancelled):
             await doomed.wait()
-        assert runner.queue_length == 0 and runner.jobs_for("bob") == []
+        assert runner.queue_length == 0 and await runner.jobs_for("bob") == []
         engine.release.set()
         await first.wait()
     finally:
@@ -162,7 +162,7 @@ async def test_an_over_quota_job_is_never_queued(demo_engine) -> None:
         await (await runner.submit(ImageJob(_req("first"), "ann"))).wait()
         with pytest.raises(QuotaExceeded, match="1 images per day"):
             await runner.submit(ImageJob(_req("second"), "ann"))
-        assert runner.queue_length == 0 and runner.jobs_for("ann") == []
+        assert runner.queue_length == 0 and await runner.jobs_for("ann") == []
     finally:
         await runner.close()
 
