@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from bot import commands, replies
 from bot.arena.entries import ArenaEntry
 from bot.arena.store import ArenaStore
-from bot.arena.turns import ArenaTurns
+from bot.arena.turns import ArenaTurns, TurnJournal
 from bot.image_turns import AssistantConfig, Followup, ImageTurns
 from bot.llm.base import Brain
 from bot.models_view import engine_lines
@@ -34,7 +34,7 @@ from imaging.provenance import Provenance
 from imaging.store import ImageStore
 from imaging.uploads import UploadError, prepare_upload
 from safety.gate import Gate
-from tools.base import ToolRegistry
+from tools.base import DeliveredImage, ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,11 @@ class Assistant:
                  config: AssistantConfig | None = None,
                  engines: EngineSet | None = None,
                  arena: tuple[ArenaStore, list[ArenaEntry]] | None = None,
-                 provenance: Provenance | None = None) -> None:
+                 provenance: Provenance | None = None,
+                 journal: TurnJournal | None = None) -> None:
         """`arena`: where battles are kept and what they compare (the engines file's
-        `[arena]` table); None: no /arena."""
+        `[arena]` table); None: no /arena. `journal`: battles recorded for recovery
+        (the Ray runner's job records)."""
         """`gate` is required: running without checks is `SafetyGate.disabled()`
         (`dangerously_disable_safety`), never a missing argument."""
         self.tools = tools
@@ -70,8 +72,8 @@ class Assistant:
         self.studio = Studio(tools, store, gate)
         self.image_turns = ImageTurns(self.studio, brain, tools, store, self.config)
         self.arena = ArenaTurns(self.studio, self.image_turns.brain, tools, store, arena[0],
-                                arena[1], self.config.profiles, self.config.profile) \
-            if arena is not None else None
+                                arena[1], self.config.profiles, self.config.profile,
+                                journal=journal) if arena is not None else None
         self.image_turns.battles = self.arena
         self._handlers: dict[str, Handler] = {
             "help": self._help, "unknown": self._unknown, "settings": self._settings,
@@ -110,7 +112,9 @@ class Assistant:
         record = await self.store.load(record_key(turn))
         items = [(gen.created, gen.user_text, self.studio.show(gen))
                  for gen in record.generations[-limit:] if gen.kind != "upload"]
-        items += [(n.created, n.user_text, Reply(ReplyKind(n.kind), n.text))
+        items += [(n.created, n.user_text,
+                   Reply(ReplyKind(n.kind), n.text, battle_id=n.battle_id,
+                         images=[DeliveredImage(**i) for i in n.images]))
                   for n in record.notices]
         return [(user, reply) for _, user, reply in sorted(items, key=lambda i: i[0])][-limit:]
 

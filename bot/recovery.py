@@ -24,15 +24,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import asdict
+from typing import Any, Protocol
 
 from bot.job_replies import failure_reply
 from bot.state import ConversationStore, Notice
 from bot.studio import Scope, Studio
 from bot.tasks import BackgroundTasks
-from bot.turn import Reply, Turn
+from bot.turn import Reply, ReplyKind, Turn
 from imaging.engine import GenerationError
-from imaging.jobs import JobCancelled, QuotaExceeded
+from imaging.jobs import ImageJob, JobCancelled, QuotaExceeded
 from imaging.jobs.queueing import QueueingRunner
 from imaging.jobs.records import JobRecord, JobRecords
 from tools.base import ToolContext, ToolError
@@ -42,19 +43,27 @@ from tools.image import GenerateImageTool, finish
 log = logging.getLogger(__name__)
 
 Redeliver = Callable[[dict, Reply], Awaitable[None]]
+
+
+class Battles(Protocol):
+    """bot/arena/turns.py: draws a recorded battle again (the same entries and sides)."""
+
+    async def resume_battle(self, scope: Scope, context: dict[str, Any]) -> Reply: ...
 SCAN_INTERVAL_S = 2.0
 
 
 class Recovery:
     def __init__(self, records: JobRecords, runner: QueueingRunner, tool: GenerateImageTool,
                  studio: Studio, conversations: ConversationStore, tasks: BackgroundTasks, *,
-                 scan_interval_s: float = SCAN_INTERVAL_S) -> None:
+                 battles: Battles | None = None, scan_interval_s: float = SCAN_INTERVAL_S
+                 ) -> None:
         self.records = records
         self.runner = runner
         self.tool = tool
         self.studio = studio
         self.conversations = conversations
         self.tasks = tasks
+        self.battles = battles  # None: no arena here
         self.scan_interval_s = scan_interval_s
         # Channels register how they post a recovered reply as they start; the web chat's
         # is its history, written here.
@@ -75,12 +84,12 @@ class Recovery:
     async def scan(self) -> int:
         adopted = 0
         for rec in await self.records.orphans():
-            if rec.job.id in self._active or not await self.records.adopt(rec):
+            if rec.id in self._active or not await self.records.adopt(rec):
                 continue
             log.warning("adopting job %s of a stopped bot process (%s, attempt %d)",
-                        rec.job.id, rec.owner, rec.attempts + 1)
-            self._active.add(rec.job.id)
-            self.tasks.spawn(self.resume(rec), name=f"easel-recover-{rec.job.id}")
+                        rec.id, rec.owner, rec.attempts + 1)
+            self._active.add(rec.id)
+            self.tasks.spawn(self.resume(rec), name=f"easel-recover-{rec.id}")
             adopted += 1
         return adopted
 
@@ -90,10 +99,13 @@ class Recovery:
 
     async def resume(self, rec: JobRecord) -> None:
         try:
-            reply = await self._finish(rec)
-            reply.job_id = rec.job.id
-            if not await self.records.claim(rec.job.id):
-                log.info("job %s was delivered meanwhile; nothing to post", rec.job.id)
+            if await self.records.delivered(rec.id):  # its owner posted it after all
+                return
+            reply = await (self._finish(rec, rec.job) if rec.job is not None else
+                           self._turn(rec))
+            reply.job_id = rec.id
+            if not await self.records.claim(rec.id):
+                log.info("job %s was delivered meanwhile; nothing to post", rec.id)
                 return
             channel = rec.context.get("channel", "")
             if channel == "web":
@@ -104,47 +116,55 @@ class Recovery:
             if post is None:
                 self.lost += 1
                 log.error("recovered job %s but no %r channel runs here to deliver it",
-                          rec.job.id, channel)
+                          rec.id, channel)
                 return
             await post(rec.context["delivery"], reply)
             self.recovered += 1
         except Exception:
             self.lost += 1
-            log.exception("could not recover job %s", rec.job.id)
+            log.exception("could not recover job %s", rec.id)
         finally:
-            self._active.discard(rec.job.id)
+            self._active.discard(rec.id)
 
     async def _into_history(self, rec: JobRecord, reply: Reply) -> None:
         """The web chat's delivery: GET /api/chat/history, which the page reads when it
         comes back. A picture is there already (recorded as a generation); a failure or
         a cancellation is kept as a notice, so the user does not wait on silence."""
-        if reply.images:
+        if reply.images and reply.battle_id is None:
             return
         c = rec.context
-        notice = Notice(c.get("user_text", ""), reply.kind.value, reply.text)
+        notice = Notice(c.get("user_text", ""), reply.kind.value, reply.text,
+                        images=[asdict(i) for i in reply.images], battle_id=reply.battle_id)
         await self.conversations.update(c["key"], lambda record: record.note(notice),
                                         user=c.get("user_key"))
 
-    async def _finish(self, rec: JobRecord) -> Reply:
+    async def _turn(self, rec: JobRecord) -> Reply:
+        """A turn of several jobs, drawn again as a whole: an arena battle."""
+        c: dict[str, Any] = rec.context
+        if c.get("kind") == "battle" and self.battles is not None:
+            return await self.battles.resume_battle(_scope(c), c)
+        log.error("cannot finish turn %s (%s) here", rec.id, c.get("kind"))
+        return Reply(ReplyKind.ERROR, "Sorry, the server restarted while drawing this and "
+                                      "could not finish it. Please send it again.")
+
+    async def _finish(self, rec: JobRecord, job: ImageJob) -> Reply:
         c: dict[str, Any] = rec.context
         ctx = ToolContext(c["conversation_id"], c["user_id"], None, steps=c.get("steps"),
                           tenant_id=c.get("tenant_id"), engine=c.get("engine"))
         plan = Plan(c.get("plan_engine"), bool(c.get("reproducible", True)),
                     list(c.get("notes") or []))
         try:
-            if await self.records.cancelled(rec.job.id):  # from a process that saw it
+            if await self.records.cancelled(rec.id):  # from a process that saw it
                 raise JobCancelled("cancelled before its bot process stopped")
-            handle = await self.runner.submit(rec.job, admitted=True)
+            handle = await self.runner.submit(job, admitted=True)
             result = await handle.result()
             parent = await self.tool.store.read(c["parent_image"]) if c.get("parent_image") \
                 else None
-            out = finish(await self.tool.deliver(result, ctx, rec.job.request, parent),
+            out = finish(await self.tool.deliver(result, ctx, job.request, parent),
                          result, plan)
         except (ToolError, QuotaExceeded, JobCancelled, GenerationError) as exc:
             return failure_reply(exc, c["conversation_id"])
-        scope = Scope(Turn(c["channel"], c["conversation_id"], c["user_id"], "",
-                           tenant_id=c.get("tenant_id")), c["key"], c["user_key"],
-                      c.get("strictness"))
+        scope = _scope(c)
         parent_gen = None
         if c.get("parent_id"):
             parent_gen = (await self.conversations.load(c["key"])).find(c["parent_id"])
@@ -152,3 +172,9 @@ class Recovery:
             scope, out, user_text=c.get("user_text", ""), raw=bool(c.get("raw")),
             parent=parent_gen, kind=c.get("kind", "generate"), strength=c.get("strength"),
             negative=c.get("negative"))
+
+
+def _scope(c: dict[str, Any]) -> Scope:
+    """The turn a job record came from, as far as finishing it needs."""
+    return Scope(Turn(c["channel"], c["conversation_id"], c["user_id"], "",
+                      tenant_id=c.get("tenant_id")), c["key"], c["user_key"], c.get("strictness"))

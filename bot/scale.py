@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
-from bot.recovery import Recovery
+from bot.recovery import Battles, Recovery
 from bot.settings import Settings
 from imaging.engine import EngineCapabilities, GenerationError
 from imaging.jobs.model import JobMetrics
@@ -73,8 +73,10 @@ class Cluster:
         return SharedJobs(runner, self.records, self.records.redis, prefix=self.records.prefix)
 
     def recovery(self, runner: RayJobRunner, tool: GenerateImageTool, studio: Studio,
-                 conversations: ConversationStore, tasks: BackgroundTasks) -> Recovery:
-        return Recovery(self.records, runner, tool, studio, conversations, tasks)
+                 conversations: ConversationStore, tasks: BackgroundTasks,
+                 battles: Battles | None = None) -> Recovery:
+        return Recovery(self.records, runner, tool, studio, conversations, tasks,
+                        battles=battles)
 
 
 async def open_cluster(settings: Settings, redis: aioredis.Redis, prefix: str

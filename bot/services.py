@@ -236,6 +236,7 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
     assistant = Assistant(tools, brain, store=conversations, images=store, gate=gate,
                           jobs=shared or runner, tenant_strictness=tenant_levels, engines=engines,
                           arena=(battles, entries), provenance=provenance,
+                          journal=cluster.records if cluster is not None else None,
                           config=AssistantConfig(
                               max_images=settings.max_images, max_side=settings.max_image_side,
                               profile=engine_profile(engines.default),
@@ -249,7 +250,7 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
         services.records = cluster.records
         services.shared_jobs = shared
         services.recovery = cluster.recovery(runner, generate, assistant.studio,
-                                             conversations, services.tasks)
+                                             conversations, services.tasks, assistant.arena)
     return services
 
 

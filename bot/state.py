@@ -64,13 +64,17 @@ class Generation:
 
 @dataclass(slots=True)
 class Notice:
-    """A reply with no picture that could not be shown when it was made: a job finished
-    by another bot process after this one stopped, which failed or was cancelled. The
-    web chat shows it in its history (the other channels post it)."""
+    """A reply that is no generation and could not be shown when it was made: a job
+    finished by another bot process after this one stopped, which failed or was
+    cancelled. The
+    web chat shows it in its history (the other channels post it). A recovered arena
+    battle is one too: battles are not generations."""
 
     user_text: str
     kind: str  # a ReplyKind value
     text: str
+    images: list[dict[str, Any]] = field(default_factory=list)  # DeliveredImage fields
+    battle_id: str | None = None  # a recovered arena battle (its pictures are above)
     created: float = field(default_factory=time.time)
 
 

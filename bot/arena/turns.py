@@ -7,7 +7,9 @@ same seed, and shows them side by side with the names hidden. Each picture passe
 image check in the tool as always; if either is withheld the battle is void (stored, so
 the board can say how many) and the user is told. A vote names the battle (a button's
 reference, or the conversation's latest battle for a typed `/vote`); each user votes once
-per battle, and the names are revealed to the voter after the vote.
+per battle, and the names are revealed to the voter after the vote. With the Ray runner a
+battle is recorded as it starts (a turn record, imaging/jobs/records.py), so if its bot
+process dies another draws it again, same entries on the same sides, and delivers it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import logging
 import random
 import secrets
 from dataclasses import replace
+from typing import Any, Protocol
 
 from bot.arena.entries import ArenaEntry
 from bot.arena.model import Battle, BattleState, Choice
 from bot.arena.store import ArenaStore, VoteOutcome
+from bot.job_replies import resume_context
 from bot.llm.base import Brain, BrainRequest
 from bot.llm.profiles import PromptProfile
 from bot.llm.rules_prompt import category_of
@@ -28,6 +32,7 @@ from bot.llm.rules_request import request_subject
 from bot.state import ConversationRecord, ConversationStore
 from bot.studio import GENERATE, Scope, Studio
 from bot.turn import ProgressSink, Reply, ReplyKind, Response
+from imaging.jobs.model import new_job_id
 from tools.base import ToolRegistry, ToolResult
 
 log = logging.getLogger(__name__)
@@ -37,11 +42,20 @@ VOTE_USAGE = ("Vote with `/vote a`, `/vote b`, `/vote tie` or `/vote bad` (both 
 NO_BATTLE = "There's no battle to vote on here yet: `/arena <prompt>` starts one."
 
 
+class TurnJournal(Protocol):
+    """imaging/jobs/records.py: a turn recorded so that another bot process finishes it."""
+
+    async def create_turn(self, turn_id: str, user: str, context: dict[str, Any]) -> None: ...
+
+
 class ArenaTurns:
     def __init__(self, studio: Studio, brain: Brain, tools: ToolRegistry,
                  conversations: ConversationStore, battles: ArenaStore,
                  entries: list[ArenaEntry], profiles: dict[str, PromptProfile],
-                 default_profile: PromptProfile, rng: random.Random | None = None) -> None:
+                 default_profile: PromptProfile, rng: random.Random | None = None,
+                 journal: TurnJournal | None = None) -> None:
+        """`journal`: with the Ray runner, each battle is recorded as it starts, so that
+        if this process dies another draws it again and delivers it (bot/recovery.py)."""
         self.studio = studio
         self.brain = brain  # the checked (faithful) brain the image turns use
         self.tools = tools
@@ -51,6 +65,7 @@ class ArenaTurns:
         self.profiles = profiles
         self.default_profile = default_profile
         self.rng = rng or random.SystemRandom()
+        self.journal = journal
 
     # ---- /arena <prompt> -------------------------------------------------------------
     def battle(self, scope: Scope, prompt: str) -> Response:
@@ -60,11 +75,28 @@ class ArenaTurns:
         a, b = self.rng.sample(self.entries, 2)  # random pair, random sides
 
         async def followup(progress: ProgressSink | None) -> Reply:
-            return await self._fight(scope, prompt, a, b)
+            turn_id = new_job_id()
+            context = battle_context(scope, prompt, a, b)
+            journaled = self.journal is not None and context is not None
+            if journaled:
+                await self.journal.create_turn(turn_id, scope.turn.user_id, context)
+            reply = await self._fight(scope, prompt, a, b)
+            reply.job_id = turn_id if journaled else None  # one delivery, whoever posts it
+            return reply
 
         return Response(Reply(ReplyKind.TEXT, "⚔️ Two entries are drawing your prompt; vote "
                                               "for the better picture when they're done."),
                         followup=followup, typing=True)
+
+    async def resume_battle(self, scope: Scope, context: dict[str, Any]) -> Reply:
+        """A battle whose bot process stopped: the same entries on the same sides."""
+        named = {e.name: e for e in self.entries}
+        a, b = named.get(context["entry_a"]), named.get(context["entry_b"])
+        if a is None or b is None:
+            return Reply(ReplyKind.ERROR, "The arena changed while your battle was being "
+                                          "drawn, so it could not be finished. Start another "
+                                          "with `/arena <prompt>`.")
+        return await self._fight(scope, str(context["prompt"]), a, b)
 
     async def _fight(self, scope: Scope, prompt: str, a: ArenaEntry, b: ArenaEntry) -> Reply:
         prompts = [await self._prompt(e, prompt) for e in (a, b)]
@@ -168,6 +200,16 @@ class ArenaTurns:
                                                                      else "") +
                                   ": start a battle with `/arena <prompt>`."))
         return Response(Reply(ReplyKind.TEXT, "```\n" + board_text(board) + "\n```"))
+
+
+def battle_context(scope: Scope, prompt: str, a: ArenaEntry, b: ArenaEntry
+                   ) -> dict[str, Any] | None:
+    """A battle's record (`ArenaTurns.resume_battle` draws it again from this); None when
+    the channel has no delivery address to finish it through."""
+    turn = scope.turn
+    return resume_context(scope, kind="battle", prompt=prompt, entry_a=a.name, entry_b=b.name,
+                          user_text=prompt, conversation_id=turn.conversation_id,
+                          user_id=turn.user_id, tenant_id=turn.tenant_id)
 
 
 def _conversation(scope: Scope) -> str:

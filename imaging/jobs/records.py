@@ -79,7 +79,8 @@ def new_owner() -> str:
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    job: ImageJob
+    id: str
+    job: ImageJob | None  # None: a turn of several jobs (an arena battle), in `context`
     context: dict[str, Any]
     owner: str
     attempts: int
@@ -123,6 +124,16 @@ class JobRecords:
             pipe.zadd(self._open, {job.id: data["created"]})
             await pipe.execute()
 
+    async def create_turn(self, turn_id: str, user: str, context: dict[str, Any]) -> None:
+        """A turn whose one reply needs several jobs (an arena battle): recorded as a
+        whole, finished as a whole (its context says how), claimed once by `turn_id`."""
+        data = {"id": turn_id, "user": user, "context": context, "owner": self.owner,
+                "attempts": 1, "created": time.time()}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key(turn_id), json.dumps(data), ex=RECORD_TTL_S)
+            pipe.zadd(self._open, {turn_id: data["created"]})
+            await pipe.execute()
+
     async def get(self, job_id: str) -> JobRecord | None:
         raw = await self.redis.get(self._key(job_id))
         return _record(raw) if raw else None
@@ -149,7 +160,7 @@ class JobRecords:
 
     async def adopt(self, rec: JobRecord) -> bool:
         """Become the job's owner, if its owner is still the one seen and still dead."""
-        return bool(await self._adopt(keys=[self._key(rec.job.id), self._lease(rec.owner)],
+        return bool(await self._adopt(keys=[self._key(rec.id), self._lease(rec.owner)],
                                       args=[rec.owner, self.owner]))
 
     async def claim(self, job_id: str) -> bool:
@@ -207,6 +218,7 @@ def _text(value: bytes | str) -> str:
 def _record(raw: bytes | str) -> JobRecord:
     data = json.loads(raw)
     job = ImageJob(request_from_dict(from_json_safe(data["request"])), data["user"],
-                   data.get("tenant"), engine=data.get("engine"), id=data["id"])
-    return JobRecord(job, data.get("context") or {}, data["owner"], int(data.get("attempts", 1)),
-                     float(data.get("created", 0.0)))
+                   data.get("tenant"), engine=data.get("engine"), id=data["id"]) \
+        if "request" in data else None
+    return JobRecord(data["id"], job, data.get("context") or {}, data["owner"],
+                     int(data.get("attempts", 1)), float(data.get("created", 0.0)))

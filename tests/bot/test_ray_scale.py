@@ -176,6 +176,8 @@ async def test_web_chat_and_teams_through_serve(cluster, redis_db, settings_fact
             assert page.status == 200
         events = await web_chat(s, running.url, "/imagine a yellow kite")
         queue = final_reply(await web_chat(s, running.url, "/queue"))  # every process's jobs
+        battle = final_reply(await web_chat(s, running.url, "/arena a tall lighthouse"))
+    assert battle["kind"] == "images" and len(battle["images"]) == 2  # recorded, then claimed
     assert type(running.services.assistant.jobs).__name__ == "SharedJobs"
     assert "no pictures in the making" in queue["text"]
     reply = final_reply(events)
@@ -185,8 +187,8 @@ async def test_web_chat_and_teams_through_serve(cluster, redis_db, settings_fact
     card = await next_image(connector, 0, timeout=90)
     assert card["conversation"]["id"] == "ray-teams"
     await running.settled()
-    # Both deliveries were claimed, so no other process could post them again.
-    assert len(await redis_db.keys("*delivered:*")) == 2
+    # Every delivery (two pictures, one battle) was claimed: no other process posts again.
+    assert len(await redis_db.keys("*delivered:*")) == 3
     assert not [k for k in await redis_db.keys("*jobs:open") if await redis_db.zcard(k)]
 
 

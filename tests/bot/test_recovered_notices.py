@@ -49,3 +49,41 @@ async def test_a_cancelled_recovered_job_is_a_notice_in_the_history(
     assert entries[0]["reply"]["generation_id"] == first["generation_id"]
     assert entries[1]["user"] == "a blue kite" and "Cancelled" in entries[1]["reply"]["text"]
     assert again == entries
+
+
+async def test_a_battle_whose_process_died_is_drawn_again_and_lands_once(
+        app_factory, settings_factory, redis_client) -> None:
+    from bot.arena.turns import battle_context
+    from bot.studio import Scope
+
+    running = await app_factory(settings_factory())
+    arena = running.services.assistant.arena
+    raw, rewritten = sorted(arena.entries, key=lambda e: e.name, reverse=True)[:2]
+    async with web_session() as s:
+        await (await s.get(running.url + "/")).release()
+        session = next(c.value for c in s.cookie_jar if c.key == COOKIE)
+        turn = Turn("web", f"web-{session}", f"web-{session}", "/arena a red apple",
+                    delivery={"channel": "web"})
+        scope = Scope(turn, record_key(turn), user_key(turn), None)
+        # The battle as a bot process recorded it just before it was killed.
+        dead = JobRecords(redis_client, owner="gone", prefix="test:")
+        await dead.create_turn("battle-1", turn.user_id,
+                               battle_context(scope, "a red apple", raw, rewritten))
+        records = JobRecords(redis_client, owner="here", prefix="test:")
+        (orphan,) = await records.orphans()
+        assert orphan.job is None and await records.adopt(orphan)
+        recovery = Recovery(records, None, None, None,  # type: ignore[arg-type]
+                            running.services.conversations, None,  # type: ignore[arg-type]
+                            battles=arena)
+        await recovery.resume(orphan)
+        await recovery.resume(orphan)  # delivered already: nothing is drawn or posted again
+        assert recovery.recovered == 1 and not await records.open_jobs()
+        assert len(await running.services.arena_store.list_battles()) == 1
+        async with s.get(running.url + "/api/chat/history") as resp:
+            (entry,) = (await resp.json())["entries"]
+        battle = entry["reply"]
+        assert battle["kind"] == "images" and len(battle["images"]) == 2 and battle["battle_id"]
+        vote = final_reply(await web_chat(s, running.url, "/vote a",
+                                          reference=battle["battle_id"]))
+    # The same entries on the same sides as the battle that was cut short.
+    assert f"**A** was **{raw.name}**, **B** was **{rewritten.name}**" in vote["text"]
