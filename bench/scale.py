@@ -273,6 +273,9 @@ def main(a: argparse.Namespace) -> None:
             if label.startswith("serve alone"):  # no engine: its whole time is the floor
                 extra = f" {p50:8.1f} {p95:8.1f}"
             print(f"  {label:<32} {p50:8.1f} {p95:8.1f}{extra}")
+        ray50, floor50 = (statistics.median(lat[i][1]) * 1000 for i in (1, 2))
+        print(f"  easel's own share: {ray50 - l50 - floor50:+.1f} ms p50 (ray, over the local "
+              "runner, less serve alone)")
         print("  (serve alone: one streamed Serve call to a deployment that only yields one "
               f"{a.side}px RGB picture,\n   Ray's own round trip on this machine, which the "
               "Ray runner cannot go below)")

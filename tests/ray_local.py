@@ -84,5 +84,8 @@ class LocalCluster:
         for pid in found.stdout.split():
             subprocess.run(["pkill", "-9", "-P", pid], capture_output=True, timeout=60)
         subprocess.run(["pkill", "-9", "-f", self.temp_dir], capture_output=True, timeout=60)
+        if self.address:  # the ray:// client server names only the cluster's address
+            client = f"ray.util.client.server --address={self.address} "
+            subprocess.run(["pkill", "-9", "-f", client], capture_output=True, timeout=60)
         os.environ.pop("RAY_ADDRESS", None)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
