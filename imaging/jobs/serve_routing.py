@@ -3,7 +3,7 @@
 Why not Serve's default (power of two choices): it asks two random replicas and, when
 both are busy, backs off (25 ms, then 50, 100...) and asks two others. easel keeps about
 one batch per replica in flight, so when a batch ends exactly one replica is free; with
-four replicas half of the draws miss it, which cost about 15% of the throughput here.
+four replicas half of the draws miss it, which cost about 10% of the throughput here.
 Looking at every replica is cheap at GPU counts (Serve keeps their queue lengths cached).
 This is Serve's documented extension point (`request_router_config`), so routing,
 probing and back-off stay Serve's own.
