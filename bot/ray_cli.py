@@ -45,19 +45,28 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
             print("easel: --autoscale wants MIN:MAX, e.g. 1:4", file=sys.stderr)
             return 2
         scale = ray_cluster.Scale(replicas=None, min_replicas=low, max_replicas=high)
+    ray_cluster.connect(settings.ray_address)
     gpus = args.gpus_per_replica
     if gpus is None:
-        gpus = 0.0 if settings.device == "cpu" else 1.0
+        gpus = default_gpus(settings.device, ray_cluster.cluster_gpus())
     scale = ray_cluster.Scale(scale.replicas, scale.min_replicas, scale.max_replicas, gpus)
     config = WorkerConfig(model=settings.image_model, device=settings.device,
                           dtype=settings.dtype, steps=settings.image_steps,
                           guidance_scale=settings.guidance_scale,
                           max_batch_images=settings.max_batch_images,
                           offline=settings.hf_hub_offline)
-    ray_cluster.connect(settings.ray_address)
     ray_cluster.deploy(settings.ray_app, config, scale)
     print(json.dumps(ray_cluster.status(settings.ray_app), indent=2, default=str))
     return 0
+
+
+def default_gpus(device: str, cluster_gpus: float) -> float:
+    """A whole GPU per replica where the model can use one: EASEL_DEVICE=cuda, or `auto`
+    on a cluster that has GPUs. Else none (cpu, Apple's mps, which Ray does not count as
+    a GPU, or a CPU-only cluster): a replica asking for a GPU there would never start."""
+    if device == "cuda" or (device == "auto" and cluster_gpus > 0):
+        return 1.0
+    return 0.0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:

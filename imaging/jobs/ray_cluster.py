@@ -38,6 +38,11 @@ def connect(address: str) -> None:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
 
 
+def cluster_gpus() -> float:
+    """GPUs the cluster has in all (its nodes as they are now)."""
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
 @dataclass(frozen=True, slots=True)
 class Scale:
     """`easel ray deploy`'s replica options."""
