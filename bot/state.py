@@ -66,9 +66,8 @@ class Generation:
 class Notice:
     """A reply that is no generation and could not be shown when it was made: a job
     finished by another bot process after this one stopped, which failed or was
-    cancelled. The
-    web chat shows it in its history (the other channels post it). A recovered arena
-    battle is one too: battles are not generations."""
+    cancelled, or a recovered arena battle (battles are not generations). The web chat
+    shows it in its history; the other channels post it."""
 
     user_text: str
     kind: str  # a ReplyKind value

@@ -1,12 +1,14 @@
-"""A replica's door: jobs enter Serve's batch queue only while its engine is free.
+"""A replica's door: calls enter Serve's batch queue only while its engine is free.
 
 Why: Serve's batch loop (ray/serve/batching.py, `_process_batches`) forms the next batch
 as soon as it has handed off the last one, from whatever arrived within the batch wait,
-and that batch then waits for the running one. On a busy replica this makes batches of
-one or two jobs, so a replica that could draw four images per pipeline call draws one or
-two, and adding replicas scales far below linear. Here jobs that arrive while the engine
-runs wait at the door, and when it finishes they go in together, up to one batch's
-images, in the order they came: the next batch is formed from all of them at once.
+and that batch then waits for the running one. On a busy replica this makes small
+batches, so a replica that could draw four images per pipeline call draws one or two.
+Here calls that arrive while the engine runs wait at the door, and when it finishes they
+go in together, up to one batch's images, in the order they came: the next batch is
+formed from all of them at once. With the default of one call per replica
+(`max_ongoing_requests: 1`) nobody waits here; it matters once an operator raises that
+so that small batches from several bot processes share a pipeline call.
 """
 
 from __future__ import annotations

@@ -105,7 +105,6 @@ class RayJobRunner(QueueingRunner):
         self._capacity = max_batch_images
         self._capacity_at = float("-inf")
         self._calls: dict[str, tuple[WorkerCall, list[Entry]]] = {}  # job -> its call
-        self._inflight: dict[str, int] = {}  # call (its first job's id) -> images
         self._drivers: set[asyncio.Task[None]] = set()
         self.redispatched = 0  # jobs sent again after a replica died
         self.batches: OrderedDict[str, dict[str, Any]] = OrderedDict()  # job -> its replica batch
@@ -148,7 +147,8 @@ class RayJobRunner(QueueingRunner):
     async def _dispatch_forever(self) -> None:
         while True:
             capacity = await self._room()
-            room = capacity - sum(self._inflight.values())
+            # A call holds its room until it ends, even if some of its jobs were cancelled.
+            room = capacity - sum(e.request.n for run in self._running for e in run.entries)
             # Only a whole batch's room (as full as the queue can make one): a partial
             # batch sent beside a running one would wait for it and then run half full,
             # and every batch after it too, since room frees a batch at a time.
@@ -180,7 +180,6 @@ class RayJobRunner(QueueingRunner):
             run = RunningBatch(taken, started=now,
                                expected_s=sum(self.throughput.seconds(e.request) for e in taken))
             self._running.append(run)
-            self._inflight[taken[0].job.id] = sum(e.request.n for e in taken)
             for entry in taken:
                 entry.state = JobState.RUNNING
                 self.metrics.job_waited(now - entry.job.submitted)
@@ -241,7 +240,6 @@ class RayJobRunner(QueueingRunner):
             self._end_all(entries, JobState.FAILED, GenerationError("the server is shutting down"))
             if run in self._running:
                 self._running.remove(run)
-            self._inflight.pop(entries[0].job.id, None)
             for e in entries:
                 await self.slots.release(e.job.id)
             self._wake.set()

@@ -116,22 +116,22 @@ class JobRecords:
         await self.redis.delete(self._lease(self.owner))
 
     async def create(self, job: ImageJob, context: dict[str, Any]) -> None:
-        data = {"id": job.id, "user": job.user, "tenant": job.tenant, "engine": job.engine,
-                "request": to_json_safe(request_to_dict(job.request)), "context": context,
-                "owner": self.owner, "attempts": 1, "created": time.time()}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key(job.id), json.dumps(data), ex=RECORD_TTL_S)
-            pipe.zadd(self._open, {job.id: data["created"]})
-            await pipe.execute()
+        await self._open_record(job.id, job.user, context, tenant=job.tenant,
+                                engine=job.engine,
+                                request=to_json_safe(request_to_dict(job.request)))
 
     async def create_turn(self, turn_id: str, user: str, context: dict[str, Any]) -> None:
         """A turn whose one reply needs several jobs (an arena battle): recorded as a
         whole, finished as a whole (its context says how), claimed once by `turn_id`."""
-        data = {"id": turn_id, "user": user, "context": context, "owner": self.owner,
-                "attempts": 1, "created": time.time()}
+        await self._open_record(turn_id, user, context)
+
+    async def _open_record(self, record_id: str, user: str, context: dict[str, Any],
+                           **job: Any) -> None:
+        data = {"id": record_id, "user": user, **job, "context": context,
+                "owner": self.owner, "attempts": 1, "created": time.time()}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key(turn_id), json.dumps(data), ex=RECORD_TTL_S)
-            pipe.zadd(self._open, {turn_id: data["created"]})
+            pipe.set(self._key(record_id), json.dumps(data), ex=RECORD_TTL_S)
+            pipe.zadd(self._open, {record_id: data["created"]})
             await pipe.execute()
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -173,14 +173,17 @@ class JobRecords:
 
     async def mark_cancelled(self, job_id: str) -> None:
         """The user cancelled it from another process: whoever holds or adopts it stops."""
-        await self.redis.set(f"{self.prefix}cancelled:{job_id}", self.owner, ex=RECORD_TTL_S)
+        await self.redis.set(self._cancel_key(job_id), self.owner, ex=RECORD_TTL_S)
 
     async def cancelled(self, job_id: str) -> bool:
-        return bool(await self.redis.exists(f"{self.prefix}cancelled:{job_id}"))
+        return (await self.cancelled_any([job_id]))[0]
 
     async def cancelled_any(self, job_ids: list[str]) -> list[bool]:
-        raws = await self.redis.mget([f"{self.prefix}cancelled:{j}" for j in job_ids])
+        raws = await self.redis.mget([self._cancel_key(j) for j in job_ids])
         return [raw is not None for raw in raws]
+
+    def _cancel_key(self, job_id: str) -> str:
+        return f"{self.prefix}cancelled:{job_id}"
 
 
 class RedisClusterSlots:

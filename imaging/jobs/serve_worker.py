@@ -125,7 +125,7 @@ class ImageWorker:
         await self._gate.enter(door, _images([call]))  # while the engine runs
         try:
             async for events in self._batched(call):
-                if events:  # None or []: another group of this batch is running
+                if events:  # []: a group without this call's jobs is running
                     yield events
         except (asyncio.CancelledError, GeneratorExit):
             self._cancelled.update(j["id"] for j in jobs)  # stopped at the next step
