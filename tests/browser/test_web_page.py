@@ -24,6 +24,14 @@ def _results(page):
     return page.locator(".msg.easel figure")
 
 
+async def _pictures_loaded(page) -> None:
+    """Every picture on the page has arrived: a reload before that aborts its request,
+    which the tab reports as a failed load."""
+    await page.wait_for_function(
+        "() => [...document.images].filter(i => i.getAttribute('src'))"
+        ".every(i => i.complete)")
+
+
 async def test_a_whole_chat_with_edit_vary_undo_copy_and_download(
         app_factory, settings_factory, open_tab, screenshots: Path):
     running = await app_factory(settings_factory())
@@ -70,6 +78,7 @@ async def test_a_reload_brings_the_conversation_back(
     page = tab.page
     await _send(page, PROMPT)
     await expect(_results(page)).to_have_count(1)
+    await _pictures_loaded(page)
     await page.reload()
     await expect(_results(page)).to_have_count(1)
     await expect(page.locator(".msg.you")).to_have_text([PROMPT])
