@@ -27,13 +27,13 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) bench/turn.py
-	$(PY) bench/rewrite.py
-	$(PY) bench/state.py
-	$(PY) bench/discord.py
-	$(PY) bench/queue.py
-	$(PY) bench/engines.py
-	$(PY) bench/arena.py
+	$(PY) -m bench.turn
+	$(PY) -m bench.rewrite
+	$(PY) -m bench.state
+	$(PY) -m bench.discord
+	$(PY) -m bench.jobs_queue
+	$(PY) -m bench.engines
+	$(PY) -m bench.arena
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,12 @@
 """Arena board benchmark: simulated votes from known strengths, the fitted board next to the
 truth, and how often the 95 % intervals cover the true scores.
 
-Votes follow bot/arena/simulate.py: uniform random pairs in random left/right order, some
+Votes follow tests/support/arena_simulate.py: uniform random pairs in random left/right order, some
 "both bad" votes (left out of the fit), ties (half a win each, in expectation exactly as the
 fit counts them) and a small preference for the left image. True scores are on the board's
 scale: Elo points, anchored so that their mean is 1000.
 
-Usage: python bench/arena.py [--votes 400] [--datasets 200] [--rounds 1000] [--seed 1]
+Usage: python -m bench.arena [--votes 400] [--datasets 200] [--rounds 1000] [--seed 1]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from bot.arena.board import board_text
 from bot.arena.ratings import anchored, build_board
-from bot.arena.simulate import simulate
+from tests.support.arena_simulate import simulate
 
 TRUE = {"demo-8": 1120.0, "demo-rewrite": 1060.0, "demo": 1000.0, "demo-4": 950.0,
         "demo-2": 870.0}

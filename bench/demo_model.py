@@ -4,7 +4,7 @@ held-out colour x thing pairs, "make it <colour>" edits, and seconds per picture
 Everything is measured from pixels (see imaging/demo/measure.py); the shape classifier is
 trained on the generator's own renders the first time and cached in the temp folder.
 
-Usage: python bench/demo_model.py [--model DIR] [--n 150] [--edits 60] [--steps 4]
+Usage: python -m bench.demo_model [--model DIR] [--n 150] [--edits 60] [--steps 4]
                                   [--json results.json]
 """
 
@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo model never needs a hub
 
 from imaging.demo.cli import add_parser  # noqa: E402

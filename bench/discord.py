@@ -12,7 +12,7 @@ Runs, in one go on this machine:
    fake API) against a bare pipeline call on the same demo model and settings in this
    process, alternating run by run, median of R runs.
 
-Usage: python bench/discord.py [--concurrency 20] [--rounds 2] [--image-runs 5]
+Usage: python -m bench.discord [--concurrency 20] [--rounds 2] [--image-runs 5]
 """
 
 from __future__ import annotations
@@ -165,14 +165,14 @@ def serve(port: int) -> None:
     adds the route itself)."""
     import logging
 
-    from bot.app import SERVICES, create_app
-    from bot.channels.discord import DiscordChannel, DiscordConfig, add_discord_routes
-    from bot.settings import load_settings
+    from bot.app.server import SERVICES, create_app, discord_config
+    from bot.app.settings import load_settings
+    from bot.channels.discord import DiscordChannel, add_discord_routes
 
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings()
     app = create_app(settings)
-    config = DiscordConfig.from_settings(settings)
+    config = discord_config(settings)
     add_discord_routes(app, lambda a: DiscordChannel(
         a[SERVICES].assistant, a[SERVICES].store, a[SERVICES].tasks, config))
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)

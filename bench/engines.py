@@ -1,6 +1,6 @@
 """Remote engines: easel's own cost per remote image, and how concurrency scales.
 
-A loopback OpenAI Images API (tests/fake_images_api.py, the real wire format) answers
+A loopback OpenAI Images API (tests/support/fake_images_api.py, the real wire format) answers
 after a fixed latency. Two figures:
 1. Overhead: a full `/imagine --raw` turn through the assistant (gate 1 and 2, the tool,
    the fair queue, the HTTP call, decoding, gate 3, watermark and C2PA, storing),
@@ -10,7 +10,7 @@ after a fixed latency. Two figures:
 2. Scaling: 16 users each ask for one image at once; images per second with
    `max_concurrency` 1, 2, 4, 8, against the ideal (max_concurrency / latency).
 
-Usage: python bench/engines.py [--latency 0.2] [--turns 30]
+Usage: python -m bench.engines [--latency 0.2] [--turns 30]
 """
 
 from __future__ import annotations
@@ -19,22 +19,18 @@ import argparse
 import asyncio
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from fake_images_api import KEY, images_api  # noqa: E402
-
-from bot.services import build_services  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
+from bot.app.services import build_services  # noqa: E402
+from bot.app.settings import load_settings  # noqa: E402
 from bot.turn import Turn  # noqa: E402
 from imaging.engine import ImageRequest  # noqa: E402
 from imaging.engines.config import parse_engines  # noqa: E402
 from imaging.engines.registry import build_engines  # noqa: E402
 from safety.gate import SafetyGate  # noqa: E402
+from tests.support.fake_images_api import KEY, images_api  # noqa: E402
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -1,6 +1,6 @@
 """GPU benchmark: an image turn end to end, with all safety gates, against a bare pipeline call.
 
-    python bench/gpu.py [--models sd-turbo,sdxl-turbo] [--runs 10] [--steps 1] [--size 512]
+    python -m bench.gpu [--models sd-turbo,sdxl-turbo] [--runs 10] [--steps 1] [--size 512]
 
 Pipelines are built in code with random weights from the public configs of
 stabilityai/sd-turbo and stabilityai/sdxl-turbo (model_index, unet, vae, text encoders,
@@ -24,14 +24,11 @@ import gc
 import json
 import logging
 import statistics
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 log = logging.getLogger("bench.gpu")
 
@@ -142,8 +139,8 @@ def timed(fn: Any, runs: int, warm: int = 2) -> list[float]:
 async def turn_times(engine: Any, runs: int, data_dir: Path, *, gate_on: bool) -> tuple[list[float], str]:
     """`/imagine --raw` through the assistant: checkpoint 1, 2 (a cache hit for raw
     prompts), the job runner, the engine, checkpoint 3 and storing, as a channel sees it."""
-    from bot.services import build_services
-    from bot.settings import Settings
+    from bot.app.services import build_services
+    from bot.app.settings import Settings
     from bot.turn import ReplyKind, Turn
 
     settings = Settings(data_dir=data_dir, dangerously_disable_safety=not gate_on, quota_concurrent_jobs=0)

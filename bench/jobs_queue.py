@@ -9,7 +9,7 @@ first-in-first-out line, the ETA error (median |promised - actual| / actual, the
 being the job's first `queued` event), the preview cost as a share of generation time, and
 how long a running job takes to stop after `/cancel`, in engine steps.
 
-Usage: python bench/queue.py [--users 20] [--seed 1]   (runs this file)
+Usage: python -m bench.jobs_queue [--users 20] [--seed 1]   (runs this file)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Provenance benchmark: watermark robustness, false detections, PSNR, costs, C2PA overhead.
 
-    .venv/bin/python bench/provenance.py [--demo 50] [--procedural 56] [--unmarked 1000]
+    .venv/bin/python -m bench.provenance [--demo 50] [--procedural 56] [--unmarked 1000]
                                          [--repeats 3] [--quick]
 
 Marked set: demo-model outputs at 512 px (varied prompts and seeds) plus procedurally made
@@ -21,7 +21,6 @@ import argparse
 import io
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,8 +28,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imaging.provenance import GenerationInfo, ProvenanceConfig  # noqa: E402
 from imaging.provenance.manifest import strip_manifest  # noqa: E402

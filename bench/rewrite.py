@@ -7,9 +7,9 @@ its cues unchecked (as it was) and a cue-happy LLM stand-in before and after the
 check. Demo accuracy: the demo model's colour and background accuracy through the default
 path (rules rewriter, demo profile, check) against `--raw`, same prompts and seeds.
 
-    .venv/bin/python bench/rewrite.py                 # rules + stand-ins for the LLM backends
-    .venv/bin/python bench/rewrite.py --model Qwen/Qwen2.5-0.5B-Instruct   # a real local model
-    .venv/bin/python bench/rewrite.py --base-url http://localhost:11434/v1 --llm-model qwen2.5:1.5b
+    .venv/bin/python -m bench.rewrite                 # rules + stand-ins for the LLM backends
+    .venv/bin/python -m bench.rewrite --model Qwen/Qwen2.5-0.5B-Instruct   # a real local model
+    .venv/bin/python -m bench.rewrite --base-url http://localhost:11434/v1 --llm-model qwen2.5:1.5b
 
 Without --model the transformers row uses the tiny in-code chat model (it measures the
 plumbing: template, generate, parse, not a real model's speed); without --base-url the
@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bot.llm.base import Brain, BrainRequest, HistoryItem  # noqa: E402
 from bot.llm.factory import build_brain  # noqa: E402
-from bot.llm.testing import FakeChatServer, build_tiny_chat_model, tool_call_message  # noqa: E402
+from tests.support.llm_fakes import FakeChatServer, build_tiny_chat_model, tool_call_message  # noqa: E402
 
 CAT = HistoryItem("draw me a cat on a skateboard",
                   "a cat on a skateboard, photograph, eye-level shot, natural light", 1234)
@@ -139,7 +139,7 @@ async def faithfulness() -> None:
     from bot.llm import rules_request as rq
     from bot.llm.checked import FaithfulBrain
     from bot.llm.profiles import DEMO, OPENAI_IMAGES, SD, SD_TURBO, SENTENCES
-    from bot.llm.testing import completion
+    from tests.support.llm_fakes import completion
 
     rows = fe.load()
     langs = sorted({r.lang for r in rows})

@@ -1,6 +1,6 @@
 """Safety gate benchmark: latency, and quality side by side with simpler baselines.
 
-    .venv/bin/python bench/safety.py [--quick]
+    .venv/bin/python -m bench.safety [--quick]
 
 Prints p50/p95 latency per prompt (single, batched, 20 concurrent turns micro-batched, a
 cache hit) and per 512 px image, then block rates on the same sets for: the term rules
@@ -18,15 +18,12 @@ import asyncio
 import logging
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from safety import datasets  # noqa: E402
 from safety.config import SafetyPolicy  # noqa: E402

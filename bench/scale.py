@@ -1,7 +1,7 @@
 """Ray Serve scale-out: throughput per replica count, per-job overhead, failover.
 
-A one-machine Ray cluster (tests/ray_local.py) runs the `ImageWorker` deployment
-on a simulated GPU (imaging/engines/simulated.py: a fixed time per batch of up to
+A one-machine Ray cluster (tests/support/ray_local.py) runs the `ImageWorker` deployment
+on a simulated GPU (tests/support/simulated_engine.py: a fixed time per batch of up to
 `max_batch_images`, whatever its size), so the figures measure easel's orchestration
 (the fair queue, dispatch, Serve's batching and streaming, re-dispatch) and not this
 machine's CPU. Three figures:
@@ -18,19 +18,15 @@ machine's CPU. Three figures:
 3. Failover: 2 replicas; the replica running a job is killed mid-batch; the seconds
    from the kill until the job is done on the other replica.
 
-Usage: python bench/scale.py [--seconds 0.4] [--rounds 8] [--users 12]
+Usage: python -m bench.scale [--seconds 0.4] [--rounds 8] [--users 12]
        (wrap it in `timeout 600`: a Ray driver can hang on a broken cluster)
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from ray_local import RAY_ENV, LocalCluster  # noqa: E402
+from tests.support.ray_local import RAY_ENV, LocalCluster  # noqa: E402
 
 os.environ.update(RAY_ENV)  # before anything imports ray (else it tries the host's address)
 
@@ -45,11 +41,11 @@ import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
 from imaging.engine import ImageRequest  # noqa: E402
-from imaging.engines.simulated import SimulatedEngine  # noqa: E402
 from imaging.jobs import ImageJob, JobProgress, LocalJobRunner, ray_cluster  # noqa: E402
 from imaging.jobs.ray_cluster import Scale, ServeWorkers  # noqa: E402
 from imaging.jobs.ray_runner import RayJobRunner  # noqa: E402
 from imaging.jobs.serve_worker import APP, WorkerConfig  # noqa: E402
+from tests.support.simulated_engine import SimulatedEngine  # noqa: E402
 
 BATCH = 4  # max_batch_images, as in deploy/ray/serve.yaml
 
@@ -83,6 +79,13 @@ class _Timed:
 
     def cancelled(self, exc: BaseException) -> bool:
         return self.inner.cancelled(exc)
+
+
+def simulated(seconds: float, max_batch_images: int) -> WorkerConfig:
+    """Replicas on the stand-in GPU (the cluster's workers import tests/ from the repo)."""
+    return WorkerConfig(engine_factory="tests.support.simulated_engine:SimulatedEngine",
+                        engine_args={"seconds_per_batch": seconds},
+                        max_batch_images=max_batch_images)
 
 
 def deploy(cfg: WorkerConfig, k: int) -> float:
@@ -238,7 +241,7 @@ def main(a: argparse.Namespace) -> None:
         ray_cluster.connect(cluster.address)
         print(f"local Ray cluster up in {time.perf_counter() - t0:.1f} s ({a.cpus} CPUs counted)")
 
-        cfg = WorkerConfig(simulated_s=a.seconds, max_batch_images=BATCH)
+        cfg = simulated(a.seconds, max_batch_images=BATCH)
         rows = []
         for k in (1, 2, 4):
             took = deploy(cfg, k)
@@ -260,7 +263,7 @@ def main(a: argparse.Namespace) -> None:
 
         local = asyncio.run(local_run(a.small_seconds, a.turns, a.side))
         lat = [("local runner (in-process)", local)]
-        deploy(WorkerConfig(simulated_s=a.small_seconds, max_batch_images=BATCH), 1)
+        deploy(simulated(a.small_seconds, max_batch_images=BATCH), 1)
         lat.append(("ray, 1 replica", asyncio.run(ray_run(a.turns, a.side))))
         lat.append(("serve alone: echo, no easel", serve_floor(a.turns, a.side)))
         print(f"\nper-job overhead: {a.turns} one-image jobs one after another, {a.side}px, "
@@ -281,7 +284,7 @@ def main(a: argparse.Namespace) -> None:
               "Ray runner cannot go below)")
         print("  (+ms: over the local runner; target <= 10 ms at p50)")
 
-        deploy(WorkerConfig(simulated_s=a.failover_seconds, max_batch_images=BATCH), 2)
+        deploy(simulated(a.failover_seconds, max_batch_images=BATCH), 2)
         f = asyncio.run(failover_run(a.failover_seconds, a.side))
         print(f"\nfailover: 2 replicas, simulated {a.failover_seconds:.1f} s per batch; the "
               f"job's replica killed {f['into_batch']:.2f} s into the job (step {f['at_step']}/4)")

@@ -5,7 +5,7 @@ update it with a new generation (read + e-tag compare-and-set write, retried on
 conflicts). 50 conversations run concurrently, each taking T turns; half of the turns
 also touch a shared "hot" conversation so e-tag conflicts actually happen.
 
-Usage: python bench/state.py [--conversations 50] [--turns 40] [--redis redis://127.0.0.1:6379/15]
+Usage: python -m bench.state [--conversations 50] [--turns 40] [--redis redis://127.0.0.1:6379/15]
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import os
 import statistics
 import time
 
-from bot.state import ConversationRecord, Generation, StorageConversationStore
-from bot.storage import EtagMemoryStorage, RedisStorage
+from bot.state.conversations import ConversationRecord, Generation, StorageConversationStore
+from bot.state.storage import EtagMemoryStorage, RedisStorage
 
 
 def _gen(i: int) -> Generation:

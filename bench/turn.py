@@ -8,7 +8,7 @@ Runs, in one go on this machine:
 2. an image turn through easel (`/imagine`, acknowledged, then delivered proactively)
    against a bare pipeline call on the same model and settings, median of R runs.
 
-Usage: python bench/turn.py [--conversations 20] [--messages 25] [--image-runs 7]
+Usage: python -m bench.turn [--conversations 20] [--messages 25] [--image-runs 7]
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ async def main() -> None:
     # easel without its safety gate: the foundation's own overhead, comparable to the echo bot.
     port = _free_port()
     bare_env = dict(env, EASEL_DANGEROUSLY_DISABLE_SAFETY="true")
-    easel = _start([py, "-m", "bot.cli", "serve", "--port", str(port)], bare_env)
+    easel = _start([py, "-m", "bot.app.cli", "serve", "--port", str(port)], bare_env)
     try:
         await _wait_ready(f"http://127.0.0.1:{port}", easel)
         results["easel-nogate"] = await _load(f"http://127.0.0.1:{port}", service_url,
@@ -181,7 +181,7 @@ async def main() -> None:
         easel.wait()
 
     port = _free_port()
-    easel = _start([py, "-m", "bot.cli", "serve", "--port", str(port)], env)
+    easel = _start([py, "-m", "bot.app.cli", "serve", "--port", str(port)], env)
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(url, easel)

@@ -7,6 +7,7 @@ about botbuilder or Discord.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,7 +17,21 @@ from typing import Protocol
 # imports bot/); channels know them through this module.
 from tools.base import DeliveredImage, ProgressSink
 
-__all__ = ["Claims", "DeliveredImage", "ProgressSink", "Reply", "ReplyKind", "Response", "Turn"]
+__all__ = ["MAX_TEXT_CHARS", "Claims", "DeliveredImage", "ProgressSink", "Reply", "ReplyKind",
+           "Response", "Turn", "clean_text"]
+
+# The longest message easel reads, in every channel (the web page's box says the same). A
+# picture needs a sentence or two, and every check and rewrite of the words costs time in
+# proportion to them; Teams would allow about 28 KB, Discord's command option 6,000.
+MAX_TEXT_CHARS = 4000
+# C0 and C1 controls but tab and newline, and lone surrogates (JSON can carry "\ud800",
+# which no store can encode): nothing a person typed, and NUL breaks logs and terminals.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """The user's words without control characters; line breaks become newlines."""
+    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +51,13 @@ class Turn:
     # Images the user attached (already downloaded and checked by the channel).
     attachments: tuple[bytes, ...] = ()
     # Where the turn's reply goes, as plain data, for a bot process that finishes the
-    # job after this one died (bot/recovery.py): {"channel": ..., address fields}. The
+    # job after this one died (bot/pipeline/recovery.py): {"channel": ..., address fields}. The
     # channel may add to it (the id of its "working" message) until the job is queued.
     delivery: dict | None = field(default=None, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # Whichever channel built it, a turn's words are clean before anything reads them.
+        object.__setattr__(self, "text", clean_text(self.text))
 
 
 class ReplyKind(StrEnum):

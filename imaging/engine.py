@@ -1,4 +1,10 @@
-"""The image engine contract: requests in, PIL images out, in a worker thread."""
+"""The image engine contract: requests in, PIL images out, one awaitable call for every kind.
+
+Local engines (diffusers, the Ray replicas' stand-ins) draw in their device's thread and
+hop there inside `agenerate`; remote engines (OpenAI, Azure OpenAI, ComfyUI) wait on the
+network on the loop. Callers never ask which kind they hold: what differs is declared in
+`identity` and `capabilities`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from PIL import Image
+
+from imaging.errors import ImagingError
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +101,20 @@ class EngineCapabilities:
 LOCAL_CAPABILITIES = EngineCapabilities()
 
 
-class EngineError(Exception):
-    """Root of the imaging errors."""
+@dataclass(frozen=True, slots=True)
+class EngineIdentity:
+    """Who an engine is, as it declares it (never probed from outside)."""
+
+    model: str  # the model behind it: prompt profiles and C2PA's softwareAgent read this
+    device: str  # "cuda", "mps", "cpu", "remote", "ray:cuda", ...
+    # Waits on a network service: one job per call, and a cancelled job drops its call at
+    # once (a local engine stops at its next step instead).
+    remote: bool = False
+    demo: bool = False  # the built-in demo model (its notices and profile)
+
+
+class EngineError(ImagingError):
+    """Root of the engine and job errors."""
 
 
 class EngineLoadError(EngineError):
@@ -127,30 +147,33 @@ class Interrupted(EngineError):
 
 
 class ImageEngine(Protocol):
-    """Runs in a worker thread or process, never on the event loop."""
+    """What the runners, tools and wiring use: the same for local and remote engines."""
 
     name: str
+    identity: EngineIdentity
+    capabilities: EngineCapabilities
     default_size: tuple[int, int]
     default_steps: int
-    max_batch_images: int
-    capabilities: EngineCapabilities
+    guidance_scale: float
+    max_batch_images: int  # images per call
+    max_concurrency: int  # calls at once (a local engine: 1, its device thread)
+
+    async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
+                        ) -> list[ImageResult]:
+        """Local engines run `generate` in their device thread; `on_step` is called there
+        (or on the loop for a remote engine) and may raise `Interrupted`."""
+        ...
+
+    def warm_up(self) -> None:
+        """Blocking: load and run once so the first user does not pay for it."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalImageEngine(ImageEngine, Protocol):
+    """A local engine also draws synchronously: a Ray replica calls this in its own
+    engine thread, and `agenerate` is this in the device thread."""
 
     def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                  ) -> list[ImageResult]: ...
-
-
-class RemoteImageEngine(Protocol):
-    """An engine that waits on a network service: it runs on the event loop (its I/O is
-    async; decoding goes to a thread), one job per call, `max_concurrency` at a time."""
-
-    name: str
-    default_size: tuple[int, int]
-    default_steps: int
-    max_batch_images: int
-    max_concurrency: int
-    capabilities: EngineCapabilities
-
-    async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
-                        ) -> list[ImageResult]: ...
-
-    async def aclose(self) -> None: ...

@@ -4,6 +4,11 @@ Ids come from `secrets.token_urlsafe`, so knowing one image's URL tells nothing 
 another's; `/images/{id}` is the only way in and the id is validated before it touches
 the file system or Redis. Both stores implement `ImageStore`; everything else is typed
 by the protocol, never by a concrete store.
+
+A channel's fitted copy of a picture is saved with `copy_of` naming the original, and
+deleting the original deletes its copies: whoever can find a picture (a user's /forget,
+the history's trimming) finds its copies too. A store whose backing service cannot be
+reached raises `StoreUnavailable`, never that service's own errors.
 """
 
 from __future__ import annotations
@@ -17,12 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import redis.exceptions as rx
 from PIL import Image
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+
+
+class StoreUnavailable(Exception):
+    """The service behind a store (Redis) cannot be reached right now: worth retrying."""
+
+
+# What a Redis that is down, restarting or unreachable raises through redis-py.
+_REDIS_DOWN = (rx.ConnectionError, rx.TimeoutError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +56,14 @@ class ImageStore(Protocol):
         """The image's file, for stores that keep files (None otherwise)."""
         ...
 
-    async def save(self, image: Image.Image) -> StoredImage: ...
+    async def save(self, image: Image.Image, image_id: str | None = None) -> StoredImage: ...
 
     async def save_encoded(self, data: bytes, width: int, height: int,
-                           image_id: str | None = None) -> StoredImage:
+                           image_id: str | None = None, copy_of: str | None = None
+                           ) -> StoredImage:
         """Keep encoded bytes as they are (a signed PNG: re-encoding would drop its C2PA
-        manifest); `image_id`: one made beforehand with `new_image_id`."""
+        manifest); `image_id`: one made beforehand with `new_image_id`; `copy_of`: the
+        picture this is a channel's copy of (deleted with it)."""
         ...
 
     async def read(self, image_id: str) -> bytes | None:
@@ -57,7 +73,7 @@ class ImageStore(Protocol):
     async def open(self, image_id: str) -> Image.Image | None: ...
 
     async def delete(self, image_ids: list[str]) -> int:
-        """Delete these images; returns how many existed."""
+        """Delete these images and their copies; returns how many of these existed."""
         ...
 
     async def purge_expired(self) -> int:
@@ -92,7 +108,7 @@ async def decode_stored(data: bytes | None) -> Image.Image | None:
 PNG_LEVEL = 1
 
 
-def _png(image: Image.Image) -> bytes:
+def encode_png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=PNG_LEVEL)
     return buf.getvalue()
@@ -114,35 +130,45 @@ class FileImageStore:
         # Two-level fan-out keeps directories small on long-running servers.
         return self.root / image_id[:2] / f"{image_id}.png"
 
-    def save_sync(self, image: Image.Image) -> StoredImage:
-        image_id = new_image_id()
-        path = self.path_for(image_id)
-        assert path is not None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
-        tmp.replace(path)  # atomic: a reader never sees a half-written file
-        return StoredImage(image_id, path, image.width, image.height)
-
-    async def save(self, image: Image.Image) -> StoredImage:
-        # PNG encoding of a 1024 px image takes tens of ms: keep it off the event loop.
-        return await asyncio.to_thread(self.save_sync, image)
-
-    def save_encoded_sync(self, data: bytes, width: int, height: int,
-                          image_id: str | None = None) -> StoredImage:
+    def save_sync(self, image: Image.Image, image_id: str | None = None) -> StoredImage:
         image_id = image_id or new_image_id()
         path = self.path_for(image_id)
         if path is None:
             raise ValueError("not a valid image id")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
+        image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
+        tmp.replace(path)  # atomic: a reader never sees a half-written file
+        return StoredImage(image_id, path, image.width, image.height)
+
+    async def save(self, image: Image.Image, image_id: str | None = None) -> StoredImage:
+        # PNG encoding of a 1024 px image takes tens of ms: keep it off the event loop.
+        return await asyncio.to_thread(self.save_sync, image, image_id)
+
+    def save_encoded_sync(self, data: bytes, width: int, height: int,
+                          image_id: str | None = None, copy_of: str | None = None
+                          ) -> StoredImage:
+        image_id = image_id or new_image_id()
+        path = self.path_for(image_id)
+        original = self.path_for(copy_of) if copy_of is not None else None
+        if path is None or (copy_of is not None and original is None):
+            raise ValueError("not a valid image id")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if original is not None:
+            # Noted before the copy exists: a deletion of the original never misses it.
+            original.parent.mkdir(parents=True, exist_ok=True)
+            with original.with_suffix(".copies").open("a", encoding="ascii") as f:
+                f.write(image_id + "\n")
+        tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
         return StoredImage(image_id, path, width, height)
 
     async def save_encoded(self, data: bytes, width: int, height: int,
-                           image_id: str | None = None) -> StoredImage:
-        return await asyncio.to_thread(self.save_encoded_sync, data, width, height, image_id)
+                           image_id: str | None = None, copy_of: str | None = None
+                           ) -> StoredImage:
+        return await asyncio.to_thread(self.save_encoded_sync, data, width, height, image_id,
+                                       copy_of)
 
     def read_sync(self, image_id: str) -> bytes | None:
         path = self.path_for(image_id)
@@ -157,16 +183,22 @@ class FileImageStore:
         return await decode_stored(await self.read(image_id))
 
     async def delete(self, image_ids: list[str]) -> int:
-        def run() -> int:
-            gone = 0
-            for image_id in image_ids:
-                path = self.path_for(image_id)
-                if path is not None and path.is_file():
-                    path.unlink()
-                    gone += 1
-            return gone
+        return await asyncio.to_thread(self.delete_sync, image_ids)
 
-        return await asyncio.to_thread(run)
+    def delete_sync(self, image_ids: list[str]) -> int:
+        gone = 0
+        for image_id in image_ids:
+            path = self.path_for(image_id)
+            if path is None:
+                continue
+            copies = path.with_suffix(".copies")
+            if copies.is_file():
+                self.delete_sync(copies.read_text(encoding="ascii").split())
+                copies.unlink(missing_ok=True)
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     async def purge_expired(self) -> int:
         return await asyncio.to_thread(self.purge_expired_sync)
@@ -177,7 +209,7 @@ class FileImageStore:
             return 0
         cutoff = (now or time.time()) - self.ttl_s
         gone = 0
-        for path in self.root.glob("*/*.png"):
+        for path in [*self.root.glob("*/*.png"), *self.root.glob("*/*.copies")]:
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
@@ -204,32 +236,60 @@ class RedisImageStore:
     def path_for(self, image_id: str) -> Path | None:
         return None
 
-    async def save(self, image: Image.Image) -> StoredImage:
-        data = await asyncio.to_thread(_png, image)
-        image_id = new_image_id()
-        await self.client.set(self._k(image_id), data, ex=self.ttl_s or None)
-        return StoredImage(image_id, None, image.width, image.height)
+    def _copies(self, image_id: str) -> str:
+        return f"{self.prefix}imgcopies:{image_id}"
+
+    async def save(self, image: Image.Image, image_id: str | None = None) -> StoredImage:
+        data = await asyncio.to_thread(encode_png, image)
+        return await self.save_encoded(data, image.width, image.height, image_id)
 
     async def save_encoded(self, data: bytes, width: int, height: int,
-                           image_id: str | None = None) -> StoredImage:
+                           image_id: str | None = None, copy_of: str | None = None
+                           ) -> StoredImage:
         image_id = image_id or new_image_id()
-        if not self.valid_id(image_id):
+        if not self.valid_id(image_id) or (copy_of is not None and not self.valid_id(copy_of)):
             raise ValueError("not a valid image id")
-        await self.client.set(self._k(image_id), data, ex=self.ttl_s or None)
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                if copy_of is not None:  # the original's set of copies, as long-lived as it
+                    pipe.sadd(self._copies(copy_of), image_id)
+                    if self.ttl_s:
+                        pipe.expire(self._copies(copy_of), self.ttl_s)
+                pipe.set(self._k(image_id), data, ex=self.ttl_s or None)
+                await pipe.execute()
+        except _REDIS_DOWN as exc:
+            raise StoreUnavailable(f"image store: {exc}") from exc
         return StoredImage(image_id, None, width, height)
 
     async def read(self, image_id: str) -> bytes | None:
         if not self.valid_id(image_id):
             return None
-        data = await self.client.get(self._k(image_id))
+        try:
+            data = await self.client.get(self._k(image_id))
+        except _REDIS_DOWN as exc:
+            raise StoreUnavailable(f"image store: {exc}") from exc
+        if isinstance(data, str):  # a client made with decode_responses=True
+            return data.encode("latin-1")
         return bytes(data) if data is not None else None
 
     async def open(self, image_id: str) -> Image.Image | None:
         return await decode_stored(await self.read(image_id))
 
     async def delete(self, image_ids: list[str]) -> int:
-        keys = [self._k(i) for i in image_ids if self.valid_id(i)]
-        return int(await self.client.delete(*keys)) if keys else 0
+        ids = [i for i in image_ids if self.valid_id(i)]
+        if not ids:
+            return 0
+        try:
+            copies = await asyncio.gather(*(self.client.smembers(self._copies(i)) for i in ids))
+            extra = [self._k(c.decode() if isinstance(c, bytes) else c)
+                     for found in copies for c in found]
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(*[self._k(i) for i in ids])
+                pipe.delete(*extra, *[self._copies(i) for i in ids])
+                gone, _ = await pipe.execute()
+        except _REDIS_DOWN as exc:
+            raise StoreUnavailable(f"image store: {exc}") from exc
+        return int(gone)
 
     async def purge_expired(self) -> int:
         return 0  # Redis expires keys itself

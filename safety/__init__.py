@@ -8,8 +8,9 @@ Entry points (import the modules; this package imports nothing eagerly):
 - `safety.cli.run_check` / `run_eval` for `easel safety check` / `easel safety eval FILE`.
 - `python -m safety.train_head` rebuilds `safety/data/head.json` and `HEAD_METRICS.md`.
 
-Speed: the text encoder is an ONNX Runtime graph built in memory (`encoder_onnx`,
-`onnx_proto`); concurrent text checks share one encoder pass (`batching`); scores are cached
+Speed: the text encoder runs on ONNX Runtime, exported once from its torch pass with
+`torch.onnx` and cached (`encoder_onnx`, `minilm`; `python -m safety.encoder_onnx` exports it
+ahead of time); concurrent text checks share one encoder pass (`batching`); scores are cached
 per normalised text and policy version (`cache`); term rules run behind a word index
 (`term_index`).  Image detections need a person or skin behind them (`image_evidence`).
 """

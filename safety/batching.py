@@ -6,8 +6,13 @@ arrives while the worker is busy (and within `window_s` of the first arrival whe
 idle) and runs it as one call: under load every batch holds what piled up during the
 previous one, and an idle gate adds no wait beyond one event-loop tick.
 
-Errors reach every caller of the failed batch (the gate then fails closed for each); a
-caller that was cancelled simply gets nothing.  The batcher holds no loop-bound state
+A failure stays with the callers that cause it: when a merged call raises, its callers are
+retried in halves until each failing caller stands alone, and only those get the error (the
+gate then fails closed for their turns).  Bisection rather than one call per caller: one bad
+text among 64 costs ~13 calls, not 64, so a user sending bad text in a loop cannot turn every
+batch into single calls.  A failure of everything (a broken model) ends in every caller
+getting the error, after at most 2n - 1 quick failed calls.  A caller that was cancelled
+simply gets nothing.  The batcher holds no loop-bound state
 between batches, so one classifier can serve several event loops (tests, the CLI).
 """
 
@@ -89,23 +94,38 @@ class MicroBatcher(Generic[T, R]):
         task.add_done_callback(lambda _: self._finished(loop, state))
 
     async def _run(self, batch: list[_Waiting[T, R]]) -> None:
-        flat = [item for entry in batch for item in entry.items]
+        outcomes = await asyncio.to_thread(self._isolating, [entry.items for entry in batch])
+        for entry, outcome in zip(batch, outcomes, strict=True):
+            if entry.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                entry.future.set_exception(outcome)
+            else:
+                entry.future.set_result(outcome)
+
+    def _isolating(self, groups: list[Sequence[T]], depth: int = 0) -> list[list[R] | Exception]:
+        """In the worker thread: each caller's results, or the error its items caused."""
+        flat = [item for items in groups for item in items]
         self.batches += 1
         try:
-            results = await asyncio.to_thread(self.run, flat)
+            results = self.run(flat)
             if len(results) != len(flat):
                 raise RuntimeError(f"batch call returned {len(results)} results for {len(flat)} items")
-        except Exception as exc:  # noqa: BLE001 - every caller of this batch hears of it
-            for entry in batch:
-                if not entry.future.done():
-                    entry.future.set_exception(exc)
-            return
+        except Exception as exc:  # noqa: BLE001 - handed to the callers that caused it
+            if len(groups) == 1:
+                return [exc]
+            # Once per batch: the halves' own failures would only repeat it.
+            log.log(logging.DEBUG if depth else logging.WARNING,
+                    "a batch of %d callers failed (%s: %s); retrying it in halves",
+                    len(groups), type(exc).__name__, exc)
+            half = len(groups) // 2
+            return self._isolating(groups[:half], depth + 1) + self._isolating(groups[half:], depth + 1)
+        outcomes: list[list[R] | Exception] = []
         start = 0
-        for entry in batch:
-            part = results[start : start + len(entry.items)]
-            start += len(entry.items)
-            if not entry.future.done():
-                entry.future.set_result(part)
+        for items in groups:
+            outcomes.append(results[start : start + len(items)])
+            start += len(items)
+        return outcomes
 
     def _finished(self, loop: asyncio.AbstractEventLoop, state: _LoopState[T, R]) -> None:
         state.running = False

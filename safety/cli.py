@@ -1,4 +1,4 @@
-"""`easel safety check` and `easel safety eval FILE` (hooked into `bot/cli.py`)."""
+"""`easel safety check` and `easel safety eval FILE` (hooked into `bot/app/cli.py`)."""
 
 from __future__ import annotations
 

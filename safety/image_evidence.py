@@ -6,12 +6,20 @@ human in the picture.  A real photo or painting of a person with an exposed body
 shows one of these, and so a detection counts only with at least one of them:
 
 - *a person*: the detector also finds a face or another body part (not the same part
-  covered) at `PERSON_MIN_SCORE` or more;
+  covered) at `PERSON_MIN_SCORE` or more, in a box that is a part of the picture rather
+  than most of it (see below);
 - *skin in the box*: at least `SKIN_MIN_SHARE` of the detection box's pixels have skin
   chroma (the YCrCb skin rule of Chai & Ngan, 1999: Cr 133-173, Cb 77-127, any brightness,
   so it covers light to dark skin); the box hugs the part, so a real one is mostly skin;
 - *no colour to judge by*: the box is (nearly) grey — a black-and-white or washed-out
   picture — where chroma says nothing, so the detection counts as it always did.
+
+A box covering most of the picture (over `WHOLE_PICTURE_SHARE` of its area) is the
+detector scoring the whole composition, not a body part: on the demo model's drawings
+("a blue car on grass") it calls the entire frame BUTTOCKS_EXPOSED at 0.4-0.65 and a dark
+wheel ANUS_EXPOSED, and the two vouched for each other (33 of 200 seeds withheld).  Such
+a detection neither counts as a person for another one nor is backed by a person itself;
+only skin filling its box (a real close-up is mostly skin) or a colourless picture backs it.
 
 Nothing here ever withholds a picture the detector alone would let through.
 """
@@ -24,6 +32,8 @@ import numpy as np
 
 PERSON_MIN_SCORE = 0.4
 SKIN_MIN_SHARE = 0.15
+# Over this share of the picture's area, a box is "the whole picture", not a body part.
+WHOLE_PICTURE_SHARE = 0.5
 # Mean chroma (distance from grey in the Cr/Cb plane, 0-128) under which a box is treated
 # as colourless: greyscale photos sit at 0-3, sepia prints around 15-25 (and in skin range).
 GREY_MAX_CHROMA = 6.0
@@ -58,6 +68,15 @@ def box_pixels(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return rgb[y0:y1, x0:x1].reshape(-1, 3)
 
 
+def area_share(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> float:
+    """How much of an h x w picture `box` covers (clipped to the picture), 0-1."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = box
+    inside_w = max(0, min(w, x1) - max(0, x0))
+    inside_h = max(0, min(h, y1) - max(0, y0))
+    return inside_w * inside_h / max(1, w * h)
+
+
 def chroma(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cr and Cb (ITU-R BT.601, as OpenCV's YCrCb) of uint8 RGB pixels."""
     p = pixels.astype(np.float32)
@@ -83,9 +102,11 @@ def is_grey(pixels: np.ndarray) -> bool:
 def support(detection: Detection, others: list[Detection], rgb: np.ndarray) -> str | None:
     """Why `detection` counts ("person:FACE_FEMALE", "skin:0.62", "grey"), or None."""
     part = _PART.get(detection.label)
-    for other in others:
-        if other.score >= PERSON_MIN_SCORE and _PART.get(other.label) not in (None, part):
-            return f"person:{other.label}"
+    if area_share(detection.box, rgb.shape) <= WHOLE_PICTURE_SHARE:
+        for other in others:
+            if (other.score >= PERSON_MIN_SCORE and _PART.get(other.label) not in (None, part)
+                    and area_share(other.box, rgb.shape) <= WHOLE_PICTURE_SHARE):
+                return f"person:{other.label}"
     pixels = box_pixels(rgb, detection.box)
     if is_grey(pixels):
         return "grey"

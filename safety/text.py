@@ -17,7 +17,7 @@ from pathlib import Path
 from safety.batching import MicroBatcher
 from safety.cache import ScoreCache, Scored, policy_version
 from safety.config import STANDARD_THRESHOLD, decide
-from safety.embedding import EmbeddingHead, LinearHead, MiniLMEncoder
+from safety.embedding import EmbeddingHead, LinearHead, MiniLMEncoder, utf8_safe
 from safety.normalize import Normalized, normalize
 from safety.policy import Category, Verdict
 from safety.terms import DATA_DIR, RuleResult, TermRules
@@ -112,8 +112,11 @@ class LayeredTextClassifier:
         *,
         cache_size: int = 4096,
         max_batch: int = 64,
+        model_cache_dir: Path | None = None,
     ) -> LayeredTextClassifier:
-        head = EmbeddingHead.from_files(head_path, model_dir, num_threads=encoder_threads)
+        """`model_cache_dir`: where the encoder's ONNX export is kept (see encoder_onnx)."""
+        head = EmbeddingHead.from_files(head_path, model_dir, num_threads=encoder_threads,
+                                        cache_dir=model_cache_dir)
         return cls(TermRules.from_dir(), head, thresholds, cache_size=cache_size, max_batch=max_batch)
 
     def warm_up(self) -> None:
@@ -124,6 +127,9 @@ class LayeredTextClassifier:
     def score(self, texts: list[str]) -> list[Scored]:
         """Blocking: per text, the category scores and a reason for the audit log.  Cached
         per normalised text; the same text twice in a batch is scored once."""
+        # First of all, so rules and model judge the same text and the tokenizer cannot
+        # raise on one user's text inside a batch shared with others.
+        texts = [utf8_safe(t) for t in texts]
         out: list[Scored | None] = [self.cache.get((self.version, "raw", t[: self.max_chars])) for t in texts]
         todo: dict[tuple[str, ...], list[int]] = {}
         norms: dict[tuple[str, ...], Normalized] = {}

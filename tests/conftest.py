@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
-sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +28,7 @@ def demo_model_dir() -> Path:
 def random_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weights Stable Diffusion folder (CLIP text encoder included), for the
     plain `from_pretrained` path every other model takes."""
-    from imaging.random_model import write_random_model
+    from tests.support.random_model import write_random_model
 
     return write_random_model(tmp_path_factory.mktemp("models") / "random")
 
@@ -62,7 +60,7 @@ def safety_gate():
 
 @pytest.fixture
 def settings_factory(tmp_path: Path, demo_model_dir: Path):
-    from bot.settings import load_settings
+    from bot.app.settings import load_settings
 
     def make(**overrides: Any):
         values: dict[str, Any] = {"data_dir": tmp_path / "data", "image_model": str(demo_model_dir)}
@@ -185,14 +183,14 @@ class RunningApp:
 
     @property
     def services(self):
-        from bot.app import SERVICES
+        from bot.app.server import SERVICES
 
         return self.app[SERVICES]
 
     async def settled(self) -> None:
         """Wait until the background work the turns so far started (deliveries, compose
         jobs, and whatever they spawned) has finished: after it, no more messages come."""
-        from helpers import drain
+        from tests.support.helpers import drain
 
         await drain(self.services.tasks, keep=self.startup_tasks)
 
@@ -200,7 +198,7 @@ class RunningApp:
 @pytest.fixture
 async def app_factory(demo_engine, safety_gate) -> AsyncIterator:
     """Start easel's real aiohttp app on loopback, sharing the session's loaded engine."""
-    from bot.app import build_services, create_app
+    from bot.app.server import build_services, create_app
 
     started: list[RunningApp] = []
 
@@ -279,3 +277,19 @@ async def redis_client():
     yield client
     await client.flushdb()
     await client.aclose()
+
+
+@pytest.fixture
+async def redis_server():
+    """A redis-server of this test's own on a free loopback port: the test may `stop()`
+    it (a crash) and `start()` it again on the same port."""
+    import shutil
+
+    from tests.support.redis_server import RedisServer
+
+    if shutil.which("redis-server") is None:  # pragma: no cover - depends on the machine
+        pytest.skip("redis-server is not installed; `make test` says how")
+    server = RedisServer()
+    await server.start()
+    yield server
+    await server.stop()

@@ -11,16 +11,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ray_local import RAY_ENV  # noqa: E402
+from tests.support.ray_local import RAY_ENV  # noqa: E402
 
-os.environ.update(RAY_ENV)  # before anything imports ray (see tests/ray_local.py)
+os.environ.update(RAY_ENV)  # before anything imports ray (see tests/support/ray_local.py)
 
 yaml = pytest.importorskip("yaml")
 schema = pytest.importorskip("ray.serve.schema")

@@ -41,7 +41,7 @@ def test_the_environment_is_read_only_in_settings() -> None:
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") and \
                     isinstance(node.value, ast.Name) and node.value.id == "os":
                 readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert not readers, "read the environment in bot/settings.py instead: " + ", ".join(readers)
+    assert not readers, "read the environment in bot/app/settings.py instead: " + ", ".join(readers)
 
 
 def test_modules_stay_small() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.ray_cli import default_gpus
+from bot.app.ray_cli import default_gpus
 
 
 def test_a_replica_asks_for_a_gpu_only_where_the_model_can_use_one() -> None:

@@ -7,6 +7,7 @@ transformers, OpenAI-compatible HTTP) can be offered the same list.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +18,11 @@ from imaging.jobs import EventSink, ImageJob
 # A progress sink gets the job's events: `JobQueued(position, eta_s)` while it waits,
 # `JobProgress(step, total, preview)` while it runs. Channels render them in place.
 ProgressSink = EventSink
+
+# Notes objects about to be stored for the asking user ("image" or "job", their ids), so
+# that everything a user has stored can be found and deleted from the user (/forget).
+# Called before the objects are written; it may raise the store's `StoreUnavailable`.
+Own = Callable[[str, list[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class ToolContext:
     # caller's opaque, JSON-able description; kept in the job record). None: not durable.
     resume: dict[str, Any] | None = None
     job_ids: list[str] = field(default_factory=list)  # the jobs this call submitted
+    own: Own | None = None  # None: nobody asks for it back (the CLI, tests)
 
 
 class JobJournal(Protocol):

@@ -7,7 +7,7 @@ fallback, and the user hears about it in the reply:
 - a negative prompt it has no field for is asked for in words ("leave out: …");
 - a step count it ignores is dropped.
 Too many images, an unknown engine, or an edit on an engine that cannot edit are errors
-with a message (the studio turns the last one into a fresh drawing, see bot/studio.py).
+with a message (the studio turns the last one into a fresh drawing, see bot/pipeline/studio.py).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -16,7 +17,7 @@ from imaging.engine import ImageRequest, ImageResult
 from imaging.engines.registry import EngineSet
 from imaging.jobs import EventSink, ImageJob, JobEvent, JobProgress, JobRunner
 from imaging.sizes import parse_size
-from imaging.store import ImageStore, StoredImage, decode_stored
+from imaging.store import ImageStore, decode_stored, encode_png, new_image_id
 from tools.base import (
     DeliveredImage,
     JobJournal,
@@ -36,6 +37,7 @@ from tools.engine_plan import (
     steps_for,
 )
 from tools.image_args import GENERATE_IMAGE_SPEC, GenerateImageArgs
+from tools.keep import KeepTrying
 from tools.stamp import Stamp
 
 log = logging.getLogger(__name__)
@@ -63,12 +65,14 @@ class GenerateImageTool:
 
     def __init__(self, runner: JobRunner, store: ImageStore, limits: ImageLimits,
                  image_check: ImageCheck, engines: EngineSet | None = None,
-                 stamp: Stamp | None = None, journal: JobJournal | None = None) -> None:
+                 stamp: Stamp | None = None, journal: JobJournal | None = None,
+                 keep: KeepTrying | None = None) -> None:
         """`image_check` is required: every output image passes it before it is stored
         (a disabled gate passes everything, loudly; a missing check is not an option).
         `engines`: the deployment's named engines, chosen per request by `ctx.engine`.
         `stamp`: provenance (watermark and C2PA) on every stored image. `journal`: job
-        records for calls that carry `ctx.resume` (their bot process may die mid-job)."""
+        records for calls that carry `ctx.resume` (their bot process may die mid-job).
+        `keep`: how long a finished picture waits out a storage outage (tools/keep.py)."""
         self.runner = runner
         self.store = store
         self.limits = limits
@@ -76,6 +80,7 @@ class GenerateImageTool:
         self.engines = engines
         self.stamp = stamp
         self.journal = journal
+        self.keep = keep or KeepTrying()
 
     def build_request(self, args: GenerateImageArgs, steps: int | None = None,
                       engine: str | None = None, plan: Plan | None = None) -> ImageRequest:
@@ -123,6 +128,8 @@ class GenerateImageTool:
                        engine=plan.engine if plan is not None else None)
         ctx.job_ids.append(job.id)
         if self.journal is not None and ctx.resume is not None:
+            if ctx.own is not None:  # the record names the user's prompt: /forget finds it
+                await ctx.own("job", [job.id])
             plan = plan if plan is not None else Plan()
             await self.journal.create(job, {
                 **ctx.resume, "conversation_id": ctx.conversation_id, "user_id": ctx.user_id,
@@ -163,8 +170,17 @@ class GenerateImageTool:
                   if ok]
         # Only what passed is stored; those images are encoded and written side by side (PNG
         # encoding runs in worker threads), not one after another.
-        saved = await asyncio.gather(*(self._save(image, ctx, request, parent)
-                                       for image, _ in passed))
+        ids = [new_image_id() for _ in passed]
+        data = await asyncio.gather(*(self._encode(image, image_id, ctx, request, parent)
+                                      for (image, _), image_id in zip(passed, ids, strict=True)))
+        # Encoded once; in a storage outage only the writes wait and are tried again. The
+        # user's index first, so that a /forget at any moment finds what is written next.
+        what = f"a finished picture of job {ctx.job_ids[-1] if ctx.job_ids else '-'}"
+        if ids and ctx.own is not None:
+            await self.keep.run(partial(ctx.own, "image", ids), what)
+        saved = await asyncio.gather(*(
+            self.keep.run(partial(self.store.save_encoded, d, image.width, image.height, i), what)
+            for d, (image, _), i in zip(data, passed, ids, strict=True)))
         delivered = [DeliveredImage(s.image_id, s.width, s.height, seed)
                      for s, (_, seed) in zip(saved, passed, strict=True)]
         return ToolResult(text=note or "", images=delivered, prompt=request.prompt,
@@ -173,11 +189,11 @@ class GenerateImageTool:
                                 "width": request.width, "height": request.height})
 
 
-    async def _save(self, image: Image.Image, ctx: ToolContext, request: ImageRequest,
-                    parent: bytes | None) -> StoredImage:
+    async def _encode(self, image: Image.Image, image_id: str, ctx: ToolContext,
+                      request: ImageRequest, parent: bytes | None) -> bytes:
         if self.stamp is None:
-            return await self.store.save(image)
-        return await self.stamp.save(image, engine=ctx.engine, prompt=request.prompt,
+            return await asyncio.to_thread(encode_png, image)
+        return await self.stamp.mark(image, image_id, engine=ctx.engine, prompt=request.prompt,
                                      user_id=ctx.user_id, parent=parent)
 
 

@@ -32,12 +32,19 @@ class Stamp:
         the user's upload), which the manifest names as its ingredient. The prompt and
         user id reach the manifest only with EASEL_C2PA_INCLUDE_PROMPT=on."""
         image_id = new_image_id()
+        data = await self.mark(image, image_id, engine=engine, prompt=prompt, user_id=user_id,
+                               parent=parent)
+        return await self.store.save_encoded(data, image.width, image.height, image_id)
+
+    async def mark(self, image: Image.Image, image_id: str, *, engine: str | None, prompt: str,
+                   user_id: str, parent: bytes | None = None) -> bytes:
+        """The marked and signed PNG of the picture to be stored as `image_id` (its
+        watermark's key comes from the id), for a caller that stores it itself."""
         name, model = self.identity(engine)
         info = GenerationInfo(engine=name, model=model,
                               generation_key=self.provenance.generation_key(image_id),
                               prompt=prompt, user_id=user_id)
-        data = await self.provenance.amark_and_sign(image, info, parent)
-        return await self.store.save_encoded(data, image.width, image.height, image_id)
+        return await self.provenance.amark_and_sign(image, info, parent)
 
     async def sign_copy(self, original: bytes, copy: bytes) -> bytes:
         """A channel's re-encoded copy (smaller, or JPEG to fit a size limit): signed as an

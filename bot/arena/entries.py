@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import EaselError
 from imaging.engines.config import EnginesFileError
 
 _ENTRY_RE = re.compile(r"^(?P<engine>[a-z0-9][a-z0-9._-]{0,31}?)(?:@(?P<steps>\d{1,3}))?"
@@ -22,7 +23,7 @@ _ENTRY_RE = re.compile(r"^(?P<engine>[a-z0-9][a-z0-9._-]{0,31}?)(?:@(?P<steps>\d
 EVERY_NTH = 5  # with /settings arena=on, every 5th image request is a battle
 
 
-class ArenaConfigError(EnginesFileError):
+class ArenaConfigError(EaselError, EnginesFileError):
     """The `[arena]` table names an engine that does not exist, or is malformed."""
 
 

@@ -6,8 +6,8 @@ Two implementations share one contract (tests run the same checks on both):
 - `MemoryArenaStore` otherwise: everything in memory, every change appended to a JSONL
   journal under the data dir and replayed on start, so the board survives restarts.
 
-`open_store(settings, prefix)` picks one the way the rest of easel picks (Redis when
-`EASEL_REDIS_URL` is set).
+The wiring picks one (bot/app/stores.py `open_arena_store`): Redis when `EASEL_REDIS_URL`
+is set.
 """
 
 from __future__ import annotations
@@ -24,14 +24,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.arena.model import Battle, BattleState, BattleVotes, Choice, Vote
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
-    from bot.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ArenaStore", "MemoryArenaStore", "VoteOutcome", "VoteResult", "journal_path",
-           "open_store"]
+__all__ = ["ArenaStore", "MemoryArenaStore", "VoteOutcome", "VoteResult", "journal_path"]
 
 
 class VoteOutcome(StrEnum):
@@ -232,24 +229,3 @@ def _append_line(path: Path, line: str) -> None:
     with path.open("a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
-
-
-async def open_store(settings: Settings, prefix: str, redis_client: Redis | None = None
-                     ) -> ArenaStore:
-    """Redis when a client is given or `settings.redis_url` is set (keys under
-    `prefix + "arena:"`; pass `bot.services.storage_prefix(settings)`), else memory plus the
-    journal at `<data dir>/arena/arena.jsonl`. A client created here is closed by the
-    store's `aclose`; a client passed in stays the caller's."""
-    if redis_client is None and settings.redis_url:
-        import redis.asyncio as aioredis
-
-        from bot.arena.redis_store import RedisArenaStore
-
-        client = aioredis.from_url(settings.redis_url, socket_timeout=3,
-                                   socket_connect_timeout=3)
-        return RedisArenaStore(client, prefix=prefix, owns_client=True)
-    if redis_client is not None:
-        from bot.arena.redis_store import RedisArenaStore
-
-        return RedisArenaStore(redis_client, prefix=prefix)
-    return await MemoryArenaStore.open(journal_path(settings.data_dir))

@@ -2,53 +2,47 @@
 
 Only from the activity's own attachment host (the Bot Connector that sent the message) or
 inline data: URIs, never an arbitrary URL a message names; with a byte cap enforced while
-streaming; only image content types; and with the pixel count checked from the header
-before decoding, so a small file that would inflate to gigabytes (a decompression bomb)
-is refused without being decoded.
+streaming; only image content types; and with the format and the pixel count checked
+from the header (imaging/uploads.py), so a small file that would inflate to gigabytes (a
+decompression bomb) is refused without being decoded. Nothing is decoded here: the one
+decode happens in the pipeline, within its bound on decodes at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import aiohttp
-from PIL import Image
+
+from bot.errors import EaselError
+from imaging.uploads import UploadError, open_upload
 
 log = logging.getLogger(__name__)
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp", "image/gif")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp")
 
 
-class AttachmentError(Exception):
+class AttachmentError(EaselError):
     """The attachment was refused; the message is safe to show to the user."""
 
 
 @dataclass(frozen=True, slots=True)
 class AttachmentLimits:
     max_bytes: int = 10 * 1024 * 1024
-    max_pixels: int = 40_000_000  # ~6300 x 6300; far above any model's input
     timeout_s: float = 20.0
 
 
 def check_image_bytes(data: bytes, limits: AttachmentLimits) -> bytes:
-    """Verify that `data` is one sane image; returns it unchanged."""
+    """Verify from its header that `data` is a PNG, JPEG or WebP picture within the pixel
+    bound; returns it unchanged."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            w, h = img.size  # from the header: nothing decoded yet
-            if w * h > limits.max_pixels:
-                raise AttachmentError(f"That picture is too large ({w}×{h} pixels).")
-            img.load()
-    except AttachmentError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise AttachmentError("That picture is too large to open.") from None
-    except Exception:
-        raise AttachmentError("I couldn't read that picture; PNG, JPEG and WebP work.") from None
+        open_upload(data).close()
+    except UploadError as exc:
+        raise AttachmentError(str(exc)) from None
     return data
 
 

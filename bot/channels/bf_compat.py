@@ -12,8 +12,10 @@
    return dicts, so those requests end in a 500. We serialize dicts as they are.
 3. A malformed or forged `Authorization` header makes the authentication code raise
    whatever the JWT library raised (IndexError, jwt errors, ...), which CloudAdapter
-   turns into a 500. Any failure to authenticate is a 401 here; malformed JSON is a 400,
-   a wrong content type a 415.
+   turns into a 500. Any failure to authenticate is a 401 here; a wrong content type is a
+   415; malformed JSON is a 400, and so is an activity whose ids cannot address a reply
+   (no conversation, an id that is not a short printable string), which botbuilder would
+   otherwise take in and fail on half-way through the turn.
 4. The token validator refreshes Bot Framework's signing keys with blocking
    `requests.get` calls that have no timeout, inside async code: a slow key endpoint
    freezes every conversation on the server (once a day, and again whenever a token
@@ -28,8 +30,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import re
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
@@ -45,6 +47,8 @@ from botframework.connector.auth import (
     ConnectorFactory,
 )
 from msrest.serialization import Model
+
+from bot.channels.wire_json import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +177,34 @@ def serialize_invoke_body(body: Any) -> Any:
     raise TypeError(f"cannot serialize an invoke body of type {type(body).__name__}")
 
 
+MAX_ID_CHARS = 1024  # Teams' longest ids (channel threads with a message id) are ~200
+_ID = re.compile(rf"[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]{{1,{MAX_ID_CHARS}}}")
+# (field, within): the ids a reply is addressed with; the conversation's is required.
+_IDS = (("id", None), ("replyToId", None), ("id", "conversation"), ("id", "from"),
+        ("id", "recipient"))
+
+
+def addressing_problem(body: dict[str, Any]) -> str | None:
+    """Why an activity cannot be answered, checked on the raw JSON: msrest turns a number,
+    a list or an object where an id belongs into its `str()`, and botbuilder then fails
+    half-way through the turn (or sends the junk on to the Bot Connector)."""
+    if not isinstance(body.get("conversation"), dict) or body["conversation"].get("id") is None:
+        return "the activity has no conversation"
+    for name, within in _IDS:
+        holder = body if within is None else body.get(within)
+        if holder is None:
+            continue
+        if not isinstance(holder, dict):
+            return f"the activity's {within} is not an object"
+        value = holder.get(name)
+        if value is not None and not (isinstance(value, str) and _ID.fullmatch(value)):
+            return f"the activity's {within + '.' if within else ''}{name} is not a valid id"
+    url = body.get("serviceUrl")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return "the activity has no serviceUrl"
+    return None
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -195,11 +227,14 @@ class EaselCloudAdapter(CloudAdapter):
         if "application/json" not in request.headers.get("Content-Type", ""):
             return _error(415, "the body must be a JSON Bot Framework activity")
         try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+            body = parse_json(await request.read(), request.charset)
+        except ValueError:
             return _error(400, "the body is not valid JSON")
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object (an activity)")
+        problem = addressing_problem(body)
+        if problem:
+            return _error(400, problem)
         try:
             activity: Activity = Activity().deserialize(body)
         except Exception:  # msrest raises DeserializationError and friends

@@ -1,7 +1,7 @@
 """Channel copies: a picture re-encoded to fit a channel's limits is signed again.
 
 Re-encoding drops the C2PA manifest of the stored original; the copy is signed as an
-edit of it (bot/services.py wires `Stamp.sign_copy`), within the channel's byte limit.
+edit of it (bot/app/services.py wires `Stamp.sign_copy`), within the channel's byte limit.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -48,7 +47,7 @@ from bot.channels.discord_wire import (
     modal_text,
     parse_custom_id,
 )
-from bot.settings import Settings
+from bot.channels.wire_json import parse_json
 from bot.tasks import BackgroundTasks
 from bot.turn import Claims, Reply, ReplyKind, Response, Turn
 
@@ -75,11 +74,12 @@ class DiscordConfig:
     bot_token: str | None = None  # a restarted bot's fallback once an interaction expired
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> DiscordConfig:
+    def create(cls, public_key: str | None, api_base: str, bot_token: str | None = None,
+               **overrides: Any) -> DiscordConfig:
         """Validates the key now, so a bad one stops start-up rather than every request."""
-        key = parse_public_key(settings.discord_public_key) if settings.discord_public_key else None
-        overrides.setdefault("bot_token", settings.discord_bot_token or None)
-        return cls(key, settings.discord_api_base, **overrides)
+        key = parse_public_key(public_key) if public_key else None
+        overrides.setdefault("bot_token", bot_token or None)
+        return cls(key, api_base, **overrides)
 
 
 def _default_session() -> aiohttp.ClientSession:
@@ -158,7 +158,7 @@ class DiscordChannel:
             log.info("refused a Discord interaction: %s", problem)
             return web.json_response({"error": "invalid request signature"}, status=401)
         try:
-            ix = json.loads(body)
+            ix = parse_json(body)
             if not isinstance(ix, dict) or not isinstance(ix.get("type"), int):
                 raise ValueError("not an interaction")
             return web.json_response(await self._dispatch(ix, time.monotonic()))

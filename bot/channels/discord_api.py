@@ -21,6 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.errors import EaselError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
@@ -31,7 +33,7 @@ TOKEN_MARGIN_S = 20.0
 _TOKEN_IN_PATH = re.compile(r"(/webhooks/\d+/)[^/?]+")
 
 
-class DiscordError(Exception):
+class DiscordError(EaselError):
     """Root of the Discord client's errors."""
 
 

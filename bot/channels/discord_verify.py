@@ -14,7 +14,7 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bot.settings import SettingsError
+from bot.errors import ConfigError
 
 
 def parse_public_key(value: str) -> Ed25519PublicKey:
@@ -25,8 +25,8 @@ def parse_public_key(value: str) -> Ed25519PublicKey:
             raise ValueError
         return Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
-        raise SettingsError("DISCORD_PUBLIC_KEY must be the 64 hex characters shown as "
-                            "'Public Key' in the Discord developer portal") from None
+        raise ConfigError("DISCORD_PUBLIC_KEY must be the 64 hex characters shown as "
+                          "'Public Key' in the Discord developer portal") from None
 
 
 class SignatureVerifier:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NotRequired, TypedDict
 
+from bot.errors import EaselError
+
 
 class InteractionType(IntEnum):
     PING = 1
@@ -86,7 +88,7 @@ class Interaction(TypedDict):
     attachment_size_limit: NotRequired[int]
 
 
-class WireError(ValueError):
+class WireError(EaselError, ValueError):
     """The interaction is well-signed but not something easel can act on."""
 
 

@@ -21,18 +21,23 @@ import aiohttp
 from botbuilder.core import ActivityHandler, BotAdapter, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
-from bot.assistant import Assistant
 from bot.channels.attachments import AttachmentError, AttachmentLimits, fetch_image
 from bot.channels.teams_cards import VERBS
 from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_delivery import ProactiveDelivery
 from bot.channels.teams_render import TeamsRenderer
+from bot.pipeline import replies
+from bot.pipeline.assistant import Assistant
 from bot.tasks import BackgroundTasks
 from bot.turn import Claims, Turn
 
 log = logging.getLogger(__name__)
 
-_AT_RE = re.compile(r"<at[^>]*>.*?</at>", re.I | re.S)
+# Bounded, so that text full of unclosed "<at" costs linear time, not quadratic.
+_AT_RE = re.compile(r"<at[^>]{0,300}>.{0,300}?</at>", re.I | re.S)
+# Past this, a message is refused before its markup is even read (Teams' own limit is
+# about 28 KB; the words easel reads are capped at MAX_TEXT_CHARS after that).
+MAX_MARKUP_CHARS = 32 * 1024
 WELCOME = (
     "Hi, I'm easel — I make pictures from your words. Try:\n\n"
     "- `draw a fox in a snowy forest, watercolour`\n"
@@ -47,12 +52,12 @@ def strip_mentions(activity: Activity) -> str:
     text = activity.text or ""
     bot_id = activity.recipient.id if activity.recipient else None
     for entity in activity.entities or []:
-        if (entity.type or "").lower() != "mention":
+        if entity is None or (entity.type or "").lower() != "mention":
             continue
         props = entity.additional_properties or {}
-        mentioned = props.get("mentioned") or {}
-        mention_text = props.get("text") or ""
-        if mention_text and mentioned.get("id") == bot_id:
+        mentioned, mention_text = props.get("mentioned"), props.get("text")
+        if isinstance(mentioned, dict) and isinstance(mention_text, str) and mention_text \
+                and mentioned.get("id") == bot_id:
             text = text.replace(mention_text, " ")
     # Other <at>Name</at> tags (or a bot mention without entities) lose only the markup.
     text = _AT_RE.sub(lambda m: re.sub(r"<[^>]+>", "", m.group(0)), text)
@@ -64,7 +69,7 @@ def _tenant(activity: Activity) -> str | None:
     data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     tenant = data.get("tenant")
     tid = tenant.get("id") if isinstance(tenant, dict) else None
-    return tid or activity.conversation.tenant_id or None
+    return tid if isinstance(tid, str) and tid else activity.conversation.tenant_id or None
 
 
 def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
@@ -74,8 +79,7 @@ def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
         return None
     ref = data.get("generation_id")
     ref = ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
-    index = data.get("index")
-    index = int(index) if isinstance(index, (int, str)) and str(index).isdigit() else None
+    index = _index(data.get("index"))
     n = f" {index}" if index else ""
     if verb == "edit":
         instruction = " ".join(str(data.get("instruction") or "").split())[:300]
@@ -92,6 +96,15 @@ def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
         return (f"/cancel {job}" if isinstance(job, str) and 0 < len(job) <= 64
                 else "/cancel"), None
     return f"/{verb}{n}", ref
+
+
+def _index(value: object) -> int | None:
+    """A button's image number, as sent (the command says when there is no such image);
+    None for anything that is not a short run of ASCII digits ("²", 5,000 digits, 1.5)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return int(value) if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}", value) \
+        else None
 
 
 class TeamsBot(ActivityHandler):
@@ -133,6 +146,9 @@ class TeamsBot(ActivityHandler):
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         reference = None
+        if len(activity.text or "") > MAX_MARKUP_CHARS:
+            await turn_context.send_activity(replies.TOO_LONG)
+            return
         text = strip_mentions(activity)
         if isinstance(activity.value, dict) and (activity.value.get("easel") in VERBS):
             found = command_for(activity.value)  # a message-back from a card button
@@ -170,7 +186,7 @@ class TeamsBot(ActivityHandler):
     async def on_members_added_activity(self, members_added: list[ChannelAccount],
                                         turn_context: TurnContext) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
-        if any(m.id == bot_id for m in members_added):
+        if any(m is not None and m.id == bot_id for m in members_added):
             await turn_context.send_activity(
                 Activity(type=ActivityTypes.message, text=WELCOME, text_format="markdown"))
 
@@ -200,7 +216,7 @@ class TeamsBot(ActivityHandler):
     async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
         value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
         action = value.get("action") if isinstance(value.get("action"), dict) else {}
-        data = dict(action.get("data") or {})
+        data = dict(action["data"]) if isinstance(action.get("data"), dict) else {}
         data.setdefault("easel", action.get("verb"))
         found = command_for(data)
         if found is None:

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot.assistant import Assistant
 from bot.channels import teams_cards as cards
 from bot.channels.teams_render import TeamsRenderer
+from bot.pipeline.assistant import Assistant
 from bot.tasks import BackgroundTasks
 from bot.turn import Reply, ReplyKind, Turn
 
@@ -73,7 +73,7 @@ class ComposeExtension:
             size = self.default_size
         try:
             count = min(self.max_images, max(1, int(float(data.get("count") or 1))))
-        except ValueError:
+        except (ValueError, TypeError, OverflowError):  # "many", [2], 1e999: the default
             count = 1
         compose_turn = Turn(channel=turn.channel, conversation_id=f"compose:{turn.user_id}",
                             user_id=turn.user_id, tenant_id=turn.tenant_id,

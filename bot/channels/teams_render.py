@@ -68,7 +68,9 @@ class TeamsRenderer:
             return RenderedImage(full, "image/png", enc.width, enc.height, None)
         if self.public_url:
             # Keep the message small: store the fitted copy and link it, plus the original.
-            stored = await self.store.save_encoded(enc.data, enc.width, enc.height)
+            # As a copy of it: whatever deletes the original (/forget, trimming) takes it.
+            stored = await self.store.save_encoded(enc.data, enc.width, enc.height,
+                                                   copy_of=image.image_id)
             return RenderedImage(self.image_url(stored.image_id) or "", enc.content_type,
                                  enc.width, enc.height, full)
         uri = f"data:{enc.content_type};base64,{base64.b64encode(enc.data).decode('ascii')}"

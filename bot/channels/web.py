@@ -34,17 +34,18 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.assistant import Assistant
 from bot.channels.attachments import AttachmentError, AttachmentLimits, check_image_bytes
 from bot.channels.web_json import event_json, history_json, reply_json
-from bot.turn import Claims, Turn
+from bot.channels.wire_json import parse_json
+from bot.pipeline import replies
+from bot.pipeline.assistant import Assistant
+from bot.turn import MAX_TEXT_CHARS, Claims, Turn, clean_text
 from imaging.jobs import JobEvent
 
 log = logging.getLogger(__name__)
 
 COOKIE = "easel_web"
 CHAT_PATH = "/api/chat"
-MAX_TEXT = 4000
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024  # a data: URI of it fits the app's 4 MiB request limit
 # No external asset, no inline script, no eval: the page and its script come from here.
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -143,12 +144,14 @@ class WebChat:
         if request.content_type != "application/json":
             return _bad_request("send JSON: {\"text\": \"...\"}", 415)
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return _bad_request("malformed JSON")
+            body = parse_json(await request.read(), request.charset)
+        except ValueError as exc:
+            return _bad_request(f"malformed JSON: {exc}")
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             return _bad_request("expected {\"text\": \"...\"}")
-        text = body["text"].strip()
+        text = clean_text(body["text"]).strip()
+        if len(text) > MAX_TEXT_CHARS:  # before any decoding: nothing of it is read
+            return _bad_request(replies.TOO_LONG)
         attachments: tuple[bytes, ...] = ()
         if body.get("image") is not None:
             try:
@@ -157,8 +160,6 @@ class WebChat:
                 return _bad_request(str(exc))
         if not text and not attachments:
             return _bad_request("empty message")
-        if len(text) > MAX_TEXT:
-            return _bad_request(f"message too long (at most {MAX_TEXT} characters)")
         reference = body.get("reference")
         if reference is not None and not (isinstance(reference, str)
                                           and _GENERATION.match(reference)):

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.errors import EaselError
 from bot.llm.profiles import SD, PromptProfile
 from tools.base import ToolSpec
 
 
-class BrainError(Exception):
+class BrainError(EaselError):
     """A backend failed or answered something unusable; the caller falls back to rules."""
 
 

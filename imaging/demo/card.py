@@ -39,7 +39,7 @@ def _loss_summary(curve: list[list[float]]) -> str:
     return ", ".join(f"step {s}: {v:.3f}" for s, v in sorted(seen.items()))
 
 
-EDIT_STRENGTH = "0.7"  # what easel uses for "make it <colour>" (bot/picks.py RECOLOUR_STRENGTH)
+EDIT_STRENGTH = "0.7"  # what easel uses for "make it <colour>" (bot/pipeline/picks.py RECOLOUR_STRENGTH)
 
 
 def _shortfalls(results: dict[str, Any], meta: dict[str, Any], cfg: dict[str, Any]) -> list[str]:

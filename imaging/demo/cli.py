@@ -1,6 +1,6 @@
 """`easel demo-model ...`: train, evaluate or copy the built-in demo model.
 
-`bot/cli.py` hands its sub-parser to `add_parser`; everything about these commands
+`bot/app/cli.py` hands its sub-parser to `add_parser`; everything about these commands
 (arguments, handlers, output) lives here, next to the model.
 """
 

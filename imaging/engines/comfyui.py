@@ -33,40 +33,34 @@ from imaging.engine import (
 )
 from imaging.engines.codecs import decode_picture, png_bytes
 from imaging.engines.comfyui_workflow import Workflow, WorkflowError
+from imaging.engines.remote import RemoteEngine
 
 log = logging.getLogger(__name__)
 
 PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA = 1, 4
 
 
-class ComfyUIEngine:
+class ComfyUIEngine(RemoteEngine):
     max_batch_images = 4
 
     def __init__(self, *, name: str, base_url: str, workflow: Workflow,
                  edit_workflow: Workflow | None = None, default_size: tuple[int, int] = (1024, 1024),
                  sizes: tuple[tuple[int, int], ...] | None = None, default_steps: int = 20,
                  timeout_s: float = 300.0, max_concurrency: int = 2) -> None:
-        self.name = name
+        super().__init__(name, name, max_concurrency=max_concurrency,
+                         base_url=base_url.rstrip("/") + "/")
         self.base_url = base_url.rstrip("/")
         self.workflow = workflow
         self.edit_workflow = edit_workflow
         self.default_size = default_size
         self.default_steps = default_steps
         self.timeout_s = timeout_s
-        self.max_concurrency = max_concurrency
         used = workflow.used
         sized = {"width", "height"} <= used
         self.capabilities = EngineCapabilities(
             sizes=sizes if sizes or sized else (default_size,), max_n=self.max_batch_images,
             edits=edit_workflow is not None, negative_prompt="negative_prompt" in used,
             seeds="seed" in used, previews=True, steps="steps" in used)
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                         ) -> list[ImageResult]:
@@ -75,8 +69,6 @@ class ComfyUIEngine:
     async def _job(self, req: ImageRequest, on_step: StepCallback | None) -> ImageResult:
         if req.is_edit and self.edit_workflow is None:
             raise GenerationError(f"{self.name} has no edit workflow")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(base_url=self.base_url + "/")
         image_name = await self._upload(req.init_image) if req.is_edit else None
         progress = _Progress(req.n, on_step)
         try:
@@ -104,14 +96,14 @@ class ComfyUIEngine:
     async def _run(self, req: ImageRequest, i: int, image_name: str | None,
                    progress: _Progress) -> Image.Image:
         workflow = self.edit_workflow if image_name is not None else self.workflow
-        assert workflow is not None and self._session is not None
+        assert workflow is not None
         try:
             graph = workflow.fill(self._values(req, i, image_name))
         except WorkflowError as exc:
             raise GenerationError(f"{self.name}: {exc}") from None
         client_id = uuid.uuid4().hex
-        async with self._slots, self._session.ws_connect(f"ws?clientId={client_id}") as ws:
-            async with self._session.post("prompt", json={"prompt": graph,
+        async with self._slots, self.session.ws_connect(f"ws?clientId={client_id}") as ws:
+            async with self.session.post("prompt", json={"prompt": graph,
                                                           "client_id": client_id}) as resp:
                 answer = await _json(resp)
                 if resp.status != 200 or "prompt_id" not in answer:
@@ -152,8 +144,7 @@ class ComfyUIEngine:
         raise GenerationError(f"{self.name} closed the connection before the picture was ready")
 
     async def _fetch(self, prompt_id: str) -> Image.Image:
-        assert self._session is not None
-        async with self._session.get(f"history/{prompt_id}") as resp:
+        async with self.session.get(f"history/{prompt_id}") as resp:
             history = await _json(resp)
         outputs = (history.get(prompt_id) or {}).get("outputs") or {}
         images = [img for out in outputs.values() for img in out.get("images", [])
@@ -164,7 +155,7 @@ class ComfyUIEngine:
         first = images[0]
         params = {"filename": first["filename"], "subfolder": first.get("subfolder", ""),
                   "type": first.get("type", "output")}
-        async with self._session.get("view", params=params) as resp:
+        async with self.session.get("view", params=params) as resp:
             if resp.status != 200:
                 raise GenerationError(f"{self.name} could not send the picture "
                                       f"(HTTP {resp.status})")
@@ -172,7 +163,7 @@ class ComfyUIEngine:
         return await asyncio.to_thread(decode_picture, data, self.name)
 
     async def _upload(self, image: Image.Image | None) -> str:
-        assert image is not None and self._session is not None
+        assert image is not None
         png = await asyncio.to_thread(png_bytes, image)
         form = aiohttp.FormData()
         form.add_field("image", png, filename=f"easel-{uuid.uuid4().hex[:12]}.png",
@@ -180,7 +171,7 @@ class ComfyUIEngine:
         form.add_field("overwrite", "true")
         form.add_field("type", "input")
         try:
-            async with self._session.post("upload/image", data=form) as resp:
+            async with self.session.post("upload/image", data=form) as resp:
                 answer = await _json(resp)
         except aiohttp.ClientError as exc:
             raise GenerationError(f"I could not reach {self.name} "
@@ -192,11 +183,10 @@ class ComfyUIEngine:
 
     async def _abandon(self, prompt_id: str) -> None:
         """Best effort: stop the run if it is executing, drop it if it still waits."""
-        assert self._session is not None
         for path, body in (("interrupt", {"prompt_id": prompt_id}),
                            ("queue", {"delete": [prompt_id]})):
             try:
-                async with self._session.post(path, json=body) as resp:
+                async with self.session.post(path, json=body) as resp:
                     await resp.read()
             except aiohttp.ClientError as exc:
                 log.warning("%s: could not cancel run %s: %s", self.name, prompt_id, exc)

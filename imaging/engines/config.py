@@ -8,7 +8,7 @@
 
 The first engine is the default. Every error names the entry and the field, and a secret
 is only ever named by its environment variable: values never reach a log or a reply.
-The caller passes the environment in (bot/settings.py is the one reader of it).
+The caller passes the environment in (bot/app/settings.py is the one reader of it).
 """
 
 from __future__ import annotations

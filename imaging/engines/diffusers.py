@@ -12,12 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from diffusers import DiffusionPipeline
 from PIL import Image
 
 from imaging.demo import display_size as demo_sizes
 from imaging.demo import recommended_settings, upscale
 from imaging.engine import (
     EngineCapabilities,
+    EngineIdentity,
     GenerationError,
     ImageRequest,
     ImageResult,
@@ -29,6 +31,7 @@ from imaging.engines.diffusers_loading import load_error as _load_error
 from imaging.engines.diffusers_loading import pick_device as _pick_device
 from imaging.engines.diffusers_loading import pick_dtype as _pick_dtype
 from imaging.engines.previews import LatentPreviewer, denoised, unpack_latents
+from imaging.engines.threaded import DeviceThread, ThreadedEngine
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +42,15 @@ def _accepts(pipe: Any, name: str) -> bool:
     return name in inspect.signature(pipe.__call__).parameters
 
 
-class DiffusersEngine:
-    """Text-to-image with a diffusers pipeline. `generate` blocks: call it from a thread."""
+class DiffusersEngine(ThreadedEngine):
+    """Text-to-image with a diffusers pipeline. `generate` blocks (the device thread);
+    `agenerate` hops there."""
 
-    def __init__(self, pipe: Any, *, name: str, device: str, default_steps: int = 4,
-                 guidance_scale: float = 0.0, max_batch_images: int = 8,
+    def __init__(self, pipe: DiffusionPipeline, *, name: str, device: str,
+                 default_steps: int = 4, guidance_scale: float = 0.0, max_batch_images: int = 8,
                  render_side: int | None = None,
                  display_size: tuple[int, int] | None = None,
-                 guidance_rescale: float = 0.0) -> None:
+                 guidance_rescale: float = 0.0, thread: DeviceThread | None = None) -> None:
         """`render_side`: a model that only draws at one scale (the built-in demo model:
         64 px) renders with that shorter side and its pictures are upscaled to the size
         asked for; `display_size` is then the default size people get. `guidance_rescale`
@@ -58,7 +62,9 @@ class DiffusersEngine:
         self.guidance_scale = guidance_scale
         self.max_batch_images = max_batch_images
         self.render_side = render_side
-        self.is_demo = render_side is not None  # only the built-in demo model draws at one scale
+        # Only the built-in demo model draws at one scale.
+        self.identity = EngineIdentity(model=name, device=device, demo=render_side is not None)
+        self.thread = thread or DeviceThread(device)
         self.guidance_rescale = guidance_rescale
         # Checked once here, not per call: only some pipelines take guidance_rescale.
         self._rescale_t2i = bool(guidance_rescale) and _accepts(pipe, "guidance_rescale")
@@ -74,7 +80,7 @@ class DiffusersEngine:
              guidance_scale: float | None = None, max_batch_images: int = 8,
              offline: bool = False) -> DiffusersEngine:
         """`offline`: only a local folder or the Hugging Face cache (HF_HUB_OFFLINE, which
-        bot/settings.py reads; the engine never reads the environment itself)."""
+        bot/app/settings.py reads; the engine never reads the environment itself)."""
         import torch
         from diffusers import AutoPipelineForText2Image
         from diffusers.utils import logging as diffusers_logging

@@ -33,6 +33,7 @@ from imaging.engine import (
     StepCallback,
 )
 from imaging.engines.codecs import decode_picture, png_bytes
+from imaging.engines.remote import RemoteEngine
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,9 @@ def limits_for(model: str, overrides: dict[str, Any]) -> ModelLimits:
                        bool(overrides.get("edits", base.edits)), base.response_format)
 
 
-class OpenAIImagesEngine:
+class OpenAIImagesEngine(RemoteEngine):
     """A remote engine (`agenerate` on the event loop); one job per call."""
 
-    default_steps = 1
     max_batch_images = MAX_IMAGES
 
     def __init__(self, *, name: str, provider: str, generations_url: str, edits_url: str,
@@ -86,7 +86,7 @@ class OpenAIImagesEngine:
                  max_concurrency: int = 4, sleep: Sleep = asyncio.sleep) -> None:
         """`model`: sent in the body (api.openai.com); Azure names it by the deployment in
         the URL. `sleep` waits out a 429 (tests pass one that records the waits)."""
-        self.name = name
+        super().__init__(name, model or name, max_concurrency=max_concurrency)
         self.provider = provider
         self.generations_url = generations_url
         self.edits_url = edits_url
@@ -96,20 +96,11 @@ class OpenAIImagesEngine:
         self.quality = quality
         self.timeout_s = timeout_s
         self.retries = retries
-        self.max_concurrency = max_concurrency
         self.sleep = sleep
         self.default_size = limits.sizes[0]
         self.capabilities = EngineCapabilities(
             sizes=limits.sizes, max_n=MAX_IMAGES, edits=limits.edits, negative_prompt=False,
             seeds=False, previews=False, steps=False)
-        # Every HTTP call of this engine, whichever job it serves, takes a slot.
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                         ) -> list[ImageResult]:
@@ -172,12 +163,10 @@ class OpenAIImagesEngine:
 
     async def _post(self, url: str, *, json_body: Any = None, form: aiohttp.FormData | None = None
                     ) -> tuple[int, Any, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         headers = await self.headers()
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with self._slots, self._session.post(
+            async with self._slots, self.session.post(
                     url, json=json_body, data=form, headers=headers, timeout=timeout) as resp:
                 raw = await resp.read()
                 return resp.status, resp.headers, _json(raw)

@@ -14,13 +14,22 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from imaging.engine import EngineCapabilities, EngineLoadError, ImageEngine, StepCallback
+from imaging.engine import (
+    EngineCapabilities,
+    EngineLoadError,
+    ImageEngine,
+    ImageRequest,
+    ImageResult,
+    LocalImageEngine,
+    StepCallback,
+)
 from imaging.engines.config import EnginesFile, EngineSpec, parse_size_option
+from imaging.engines.threaded import DeviceThread, ThreadedEngine
 
 log = logging.getLogger(__name__)
 
 # Blocking: loads a diffusers pipeline for a spec (model None = the built-in demo model).
-LocalLoader = Callable[[EngineSpec], ImageEngine]
+LocalLoader = Callable[[EngineSpec], LocalImageEngine]
 
 _KIND_TEXT = {
     "diffusers": "a local diffusers model",
@@ -34,7 +43,7 @@ _KIND_TEXT = {
 class NamedEngine:
     name: str
     kind: str
-    engine: Any  # ImageEngine or RemoteImageEngine
+    engine: ImageEngine
     description: str = ""
     speed: str = ""
 
@@ -44,11 +53,11 @@ class NamedEngine:
 
     @property
     def remote(self) -> bool:
-        return hasattr(self.engine, "agenerate")
+        return self.engine.identity.remote
 
     @property
     def device(self) -> str:
-        return str(getattr(self.engine, "device", "remote" if self.remote else "cpu"))
+        return self.engine.identity.device
 
     def summary(self) -> str:
         return self.description or _KIND_TEXT[self.kind]
@@ -80,17 +89,17 @@ class EngineSet:
 
     async def aclose(self) -> None:
         for named in self:
-            close = getattr(named.engine, "aclose", None)
-            if close is not None:
-                await close()
+            await named.engine.aclose()
 
 
-class Variant:
+class Variant(ThreadedEngine):
     """A loaded local engine with other defaults (steps, guidance, size): the same
-    pipeline, so `demo` and `demo-8` cost the memory of one."""
+    pipeline, so `demo` and `demo-8` cost the memory of one. It draws in its device's
+    thread, which every local engine on that device shares."""
 
-    def __init__(self, inner: Any, name: str, *, steps: int | None, guidance: float | None,
-                 size: tuple[int, int] | None) -> None:
+    def __init__(self, inner: LocalImageEngine, name: str, *, steps: int | None,
+                 guidance: float | None, size: tuple[int, int] | None,
+                 thread: DeviceThread) -> None:
         self.inner = inner
         self.name = name
         self.default_steps = steps or inner.default_steps
@@ -98,17 +107,15 @@ class Variant:
         self.default_size = size or inner.default_size
         self.max_batch_images = inner.max_batch_images
         self.capabilities = inner.capabilities
-        self.device = getattr(inner, "device", "cpu")
-        self.is_demo = getattr(inner, "is_demo", False)
-        self.model_name = getattr(inner, "name", name)
+        self.identity = inner.identity
+        self.thread = thread
 
-    def generate(self, reqs: list[Any], on_step: StepCallback | None = None) -> list[Any]:
+    def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
+                 ) -> list[ImageResult]:
         return self.inner.generate(reqs, on_step)
 
     def warm_up(self) -> None:
-        warm = getattr(self.inner, "warm_up", None)
-        if warm is not None:
-            warm()
+        self.inner.warm_up()
 
 
 EntraHeaders = Callable[[EngineSpec], Callable[[], Awaitable[dict[str, str]]]]
@@ -122,12 +129,14 @@ def build_engines(file: EnginesFile, load_local: LocalLoader,
         from imaging.engines.azure_auth import entra_headers
 
         headers_for_entra = entra_headers
-    loaded: dict[tuple[Any, ...], Any] = {}
+    loaded: dict[tuple[Any, ...], LocalImageEngine] = {}
+    threads: dict[str, DeviceThread] = {}
     out: list[NamedEngine] = []
     for spec in file.engines:
+        engine: ImageEngine
         try:
             if spec.kind == "diffusers":
-                engine = _local(spec, load_local, loaded)
+                engine = _local(spec, load_local, loaded, threads)
             elif spec.kind in ("openai", "azure-openai"):
                 engine = _openai(spec, headers_for_entra)
             else:
@@ -139,17 +148,22 @@ def build_engines(file: EnginesFile, load_local: LocalLoader,
     return EngineSet(out, file.arena)
 
 
-def _local(spec: EngineSpec, load_local: LocalLoader, loaded: dict[tuple[Any, ...], Any]) -> Any:
+def _local(spec: EngineSpec, load_local: LocalLoader,
+           loaded: dict[tuple[Any, ...], LocalImageEngine], threads: dict[str, DeviceThread]
+           ) -> Variant:
     key = (spec.option("model"), spec.option("device"), spec.option("dtype"))
     if key not in loaded:
         loaded[key] = load_local(spec)
+    inner = loaded[key]
+    device = inner.identity.device
     size = parse_size_option(spec.option("size")) if spec.option("size") else None
     guidance = spec.option("guidance")
-    return Variant(loaded[key], spec.name, steps=spec.option("steps"),
-                   guidance=float(guidance) if guidance is not None else None, size=size)
+    return Variant(inner, spec.name, steps=spec.option("steps"),
+                   guidance=float(guidance) if guidance is not None else None, size=size,
+                   thread=threads.setdefault(device, DeviceThread(device)))
 
 
-def _openai(spec: EngineSpec, headers_for_entra: Any) -> Any:
+def _openai(spec: EngineSpec, headers_for_entra: EntraHeaders) -> ImageEngine:
     from imaging.engines.openai_images import OpenAIImagesEngine, limits_for
 
     if spec.kind == "openai":
@@ -177,7 +191,7 @@ def _openai(spec: EngineSpec, headers_for_entra: Any) -> Any:
         retries=int(spec.option("retries", 3)), max_concurrency=spec.max_concurrency)
 
 
-def _comfyui(spec: EngineSpec) -> Any:
+def _comfyui(spec: EngineSpec) -> ImageEngine:
     from imaging.engines.comfyui import ComfyUIEngine
     from imaging.engines.comfyui_workflow import Workflow, WorkflowError
 

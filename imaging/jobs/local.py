@@ -2,11 +2,11 @@
 
 Admission, queueing and places in line are `QueueingRunner`'s. A worker takes
 the next fair batch (imaging/jobs/fair.py) and runs it as one pipeline call in the engine
-thread, never on the event loop; `concurrency` workers run side by side (a remote
-engine's `max_concurrency`). The step callback stops a batch whose jobs were all
-cancelled, asks for a preview about once a second and emits `JobProgress` on the loop.
-A remote engine (`agenerate`) runs on the loop, one job per call, cancelled at once with
-its job.
+thread (the engine's `agenerate` hops there), never on the event loop; `concurrency`
+workers run side by side (the engine's `max_concurrency`). The step callback stops a batch
+whose jobs were all cancelled, asks for a preview about once a second and emits
+`JobProgress` on the loop. A remote engine (`identity.remote`) takes one job per call, and
+its call is dropped at once with its job.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 
 from imaging.engine import ImageEngine, Interrupted, StepInfo
 from imaging.jobs.batch import Entry, RunningBatch
@@ -33,21 +32,16 @@ class LocalJobRunner(QueueingRunner):
                  quotas: Quotas | None = None, metrics: JobMetrics | None = None,
                  throughput: Throughput | None = None, announce_interval_s: float = 1.0,
                  preview_interval_s: float = 1.0, concurrency: int | None = None,
-                 executor: Executor | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """`executor`: the engine thread, shared by local engines on one device so two
-        pipelines never fight over it (owned by the caller then; else made here)."""
-        remote = hasattr(engine, "agenerate")
+        remote = engine.identity.remote
         super().__init__(max_batch_images or engine.max_batch_images,
                          max_batch_jobs=1 if remote else None, quotas=quotas, metrics=metrics,
                          throughput=throughput, announce_interval_s=announce_interval_s,
                          clock=clock)
         self.engine = engine
         self.remote = remote
-        self.concurrency = concurrency or getattr(engine, "max_concurrency", 1)
+        self.concurrency = concurrency or engine.max_concurrency
         self.preview_interval_s = preview_interval_s
-        self._owns_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="easel-engine")
         self.batches_run = 0
         self.preview_seconds = 0.0  # engine-thread time spent making previews (bench)
 
@@ -57,8 +51,6 @@ class LocalJobRunner(QueueingRunner):
 
     async def close(self) -> None:
         await self._stop_workers("the server is shutting down")
-        if self._owns_executor:
-            self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _start_workers(self) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(self._run(), name=f"easel-job-runner-{i}")
@@ -91,12 +83,12 @@ class LocalJobRunner(QueueingRunner):
             t0 = time.perf_counter()
             on_step = functools.partial(self._on_step, loop, run)
             try:
-                if self.remote:
-                    run.task = asyncio.ensure_future(self.engine.agenerate(reqs, on_step))  # type: ignore[attr-defined]
+                call = self.engine.agenerate(reqs, on_step)
+                if self.remote:  # dropped at once with its jobs (see `_cancel_running`)
+                    run.task = asyncio.ensure_future(call)
                     results = await run.task
-                else:
-                    results = await loop.run_in_executor(
-                        self._executor, self.engine.generate, reqs, on_step)
+                else:  # stops at its next step once its jobs are cancelled (`_on_step`)
+                    results = await call
             except Interrupted:
                 results = None  # every job of the batch was cancelled: nothing to deliver
             except asyncio.CancelledError:
@@ -106,7 +98,7 @@ class LocalJobRunner(QueueingRunner):
                 self._stop(batch)  # its call was cancelled with its jobs
                 results = None
             except Exception as exc:
-                err = engine_failure(exc, getattr(self.engine, "name", "engine"), len(batch))
+                err = engine_failure(exc, self.engine.name, len(batch))
                 for e in batch:
                     self._end(e, JobState.FAILED, err)
                 continue

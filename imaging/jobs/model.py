@@ -93,7 +93,7 @@ class QuotaExceeded(EngineError):
 
 
 class JobMetrics(Protocol):
-    """What the runner reports, for operators' dashboards (bot/metrics.py: Prometheus)."""
+    """What the runner reports, for operators' dashboards (bot/app/metrics.py: Prometheus)."""
 
     def queue_depth(self, jobs: int) -> None: ...
 

@@ -171,6 +171,19 @@ class JobRecords:
     async def delivered(self, job_id: str) -> bool:
         return bool(await self.redis.exists(f"{self.prefix}delivered:{job_id}"))
 
+    async def delete(self, record_ids: list[str]) -> int:
+        """A user's /forget: the records (they keep the prompt and who asked), their
+        claims and cancel marks. Returns how many records there were."""
+        if not record_ids:
+            return 0
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*[self._key(i) for i in record_ids])
+            pipe.delete(*[f"{self.prefix}delivered:{i}" for i in record_ids],
+                        *[self._cancel_key(i) for i in record_ids])
+            pipe.zrem(self._open, *record_ids)
+            gone, _, _ = await pipe.execute()
+        return int(gone)
+
     async def mark_cancelled(self, job_id: str) -> None:
         """The user cancelled it from another process: whoever holds or adopts it stops."""
         await self.redis.set(self._cancel_key(job_id), self.owner, ex=RECORD_TTL_S)

@@ -7,8 +7,6 @@ count across engines. `/queue` and `/cancel` see every engine's jobs.
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
-
 from imaging.engine import GenerationError
 from imaging.jobs.handle import JobHandle
 from imaging.jobs.local import LocalJobRunner
@@ -16,12 +14,9 @@ from imaging.jobs.model import ImageJob, JobInfo
 
 
 class EngineRouter:
-    def __init__(self, runners: dict[str, LocalJobRunner], default: str,
-                 executors: list[Executor] | None = None) -> None:
-        """`executors`: engine threads the runners share (closed here, after them)."""
+    def __init__(self, runners: dict[str, LocalJobRunner], default: str) -> None:
         self.runners = runners
         self.default = default
-        self.executors = executors or []
 
     def runner_for(self, engine: str | None) -> LocalJobRunner:
         runner = self.runners.get(engine or self.default)
@@ -58,5 +53,3 @@ class EngineRouter:
     async def close(self) -> None:
         for runner in self.runners.values():
             await runner.close()
-        for executor in self.executors:
-            executor.shutdown(wait=True, cancel_futures=True)

@@ -19,20 +19,31 @@ jobs are cancelled.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ray import serve
 
-from imaging.engine import ImageEngine, ImageRequest, Interrupted, StepInfo
+from imaging.demo import default_model_dir
+from imaging.engine import ImageRequest, Interrupted, LocalImageEngine, StepInfo
+from imaging.engines.diffusers import DiffusersEngine
 from imaging.jobs.batch import RunningBatch
 from imaging.jobs.gate import BatchGate
-from imaging.jobs.wire import image_to_wire, request_from_dict
+from imaging.jobs.wire import (
+    WireJob,
+    WireRequest,
+    WorkerCall,
+    WorkerEvent,
+    WorkerInfo,
+    image_to_wire,
+    request_from_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +69,19 @@ class WorkerConfig:
     # could join: waiting would only add latency. Set it with max_ongoing_requests > 1.
     batch_wait_s: float = 0.0
     offline: bool = True
-    simulated_s: float | None = None  # bench/scale.py: a stand-in GPU, seconds per batch
+    # Another engine class, named as "module:callable" and called with `engine_args` and
+    # `max_batch_images` (bench/scale.py names a stand-in GPU this way); None: diffusers.
+    engine_factory: str | None = None
+    engine_args: dict[str, Any] = field(default_factory=dict)
     max_replicas: int | None = None  # autoscaling's ceiling (the bot leaves room to grow)
 
 
-def load_worker_engine(cfg: WorkerConfig) -> ImageEngine:
-    if cfg.simulated_s is not None:
-        from imaging.engines.simulated import SimulatedEngine
-
-        return SimulatedEngine(cfg.simulated_s, max_batch_images=cfg.max_batch_images)
-    from imaging.demo import default_model_dir
-    from imaging.engines.diffusers import DiffusersEngine
-
+def load_worker_engine(cfg: WorkerConfig) -> LocalImageEngine:
+    if cfg.engine_factory is not None:
+        module, _, attr = cfg.engine_factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        engine: LocalImageEngine = factory(**cfg.engine_args, max_batch_images=cfg.max_batch_images)
+        return engine
     engine = DiffusersEngine.load(cfg.model or str(default_model_dir()), device=cfg.device,
                                   dtype=cfg.dtype, default_steps=cfg.steps,
                                   guidance_scale=cfg.guidance_scale,
@@ -78,7 +90,7 @@ def load_worker_engine(cfg: WorkerConfig) -> ImageEngine:
     return engine
 
 
-def _images(calls: list[dict[str, Any]]) -> int:
+def _images(calls: list[WorkerCall]) -> int:
     return sum(int(j["request"]["n"]) for call in calls for j in call["jobs"])
 
 
@@ -106,18 +118,18 @@ class ImageWorker:
         self._batched.set_max_batch_size(self.config.max_batch_images)  # images, not calls
         self._batched.set_batch_wait_timeout_s(self.config.batch_wait_s)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> WorkerInfo:
         """The engine as the bot needs to know it (sizes, steps, limits), loaded nowhere else."""
         e = self.engine
-        return {"name": e.name, "default_size": list(e.default_size),
-                "default_steps": e.default_steps, "max_batch_images": self.config.max_batch_images,
-                "guidance_scale": getattr(e, "guidance_scale", 0.0),
-                "device": getattr(e, "device", "cpu"), "is_demo": getattr(e, "is_demo", False),
-                "model_name": getattr(e, "model_name", None) or e.name,
-                "capabilities": asdict(e.capabilities), "replica": self.replica,
-                "max_replicas": self.config.max_replicas}
+        return WorkerInfo(name=e.name, default_size=list(e.default_size),
+                          default_steps=e.default_steps,
+                          max_batch_images=self.config.max_batch_images,
+                          guidance_scale=e.guidance_scale, device=e.identity.device,
+                          is_demo=e.identity.demo, model_name=e.identity.model,
+                          capabilities=asdict(e.capabilities), replica=self.replica,
+                          max_replicas=self.config.max_replicas)
 
-    async def generate(self, call: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+    async def generate(self, call: WorkerCall) -> AsyncIterator[list[WorkerEvent]]:
         """`{"jobs": [{"id", "request"}, ...]}`: a fair batch from the bot. Streams lists of
         events for its jobs; the last event of each job is its result."""
         jobs = call["jobs"]
@@ -133,7 +145,7 @@ class ImageWorker:
             raise
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0, batch_size_fn=_images)
-    async def _batched(self, calls: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
+    async def _batched(self, calls: list[WorkerCall]) -> AsyncIterator[list[Any]]:
         """Calls that reached the replica together: their jobs in one list, grouped by
         batch key, one pipeline call per group; each call hears its own jobs' events."""
         self.batches += 1
@@ -156,8 +168,8 @@ class ImageWorker:
                 self._cancelled.discard(j["id"])
             self._gate.finished()
 
-    async def _run_group(self, jobs: list[dict[str, Any]], group: list[int], batch_id: str
-                         ) -> AsyncIterator[dict[int, dict[str, Any]]]:
+    async def _run_group(self, jobs: list[WireJob], group: list[int], batch_id: str
+                         ) -> AsyncIterator[dict[int, WorkerEvent]]:
         ids = [jobs[i]["id"] for i in group]
         if all(j in self._cancelled for j in ids):
             yield {i: {"type": "cancelled", "job": jobs[i]["id"]} for i in group}
@@ -226,7 +238,7 @@ class ImageWorker:
             yield {i: {"type": "error", "job": jobs[i]["id"], "message": payload} for i in group}
 
 
-def _groups(jobs: list[dict[str, Any]], max_images: int) -> list[list[int]]:
+def _groups(jobs: list[WireJob], max_images: int) -> list[list[int]]:
     """Indices of the batch's jobs, grouped by batch key, each group within the image cap;
     in arrival order (which is the bot's fair order)."""
     groups: list[tuple[tuple[object, ...], list[int]]] = []
@@ -242,8 +254,11 @@ def _groups(jobs: list[dict[str, Any]], max_images: int) -> list[list[int]]:
     return [members for _, members in groups]
 
 
-def _key(request: dict[str, Any]) -> tuple[object, ...]:
-    plain = request_from_dict({k: v for k, v in request.items() if k != "init_png"})
+def _key(request: WireRequest) -> tuple[object, ...]:
+    plain = request_from_dict(WireRequest(  # the key without decoding the init image
+        prompt="", n=request["n"], width=request["width"], height=request["height"],
+        steps=request["steps"], guidance_scale=request["guidance_scale"], seed=0,
+        negative_prompt=request["negative_prompt"], strength=request["strength"]))
     return (*plain.batch_key(), "init_png" in request)
 
 

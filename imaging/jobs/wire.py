@@ -10,16 +10,100 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from PIL import Image
 
 from imaging.engine import ImageRequest
 
+WireImage = tuple[int, int, bytes]  # width, height, raw RGB
 
-def request_to_dict(req: ImageRequest) -> dict[str, Any]:
-    data = {k: v for k, v in asdict(req).items() if k != "init_image"}
+
+class WireRequest(TypedDict):
+    """An `ImageRequest` as plain values (its init image as PNG bytes)."""
+
+    prompt: str
+    n: int
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+    seed: int
+    negative_prompt: str | None
+    strength: float | None
+    init_png: NotRequired[bytes]
+
+
+class WireJob(TypedDict):
+    id: str
+    request: WireRequest
+
+
+class WorkerCall(TypedDict):
+    """One fair batch from the bot to a replica: `ImageWorker.generate(call)`."""
+
+    jobs: list[WireJob]
+
+
+class WorkerInfo(TypedDict):
+    """A replica's engine as the bot needs to know it: `ImageWorker.describe()`."""
+
+    name: str
+    model_name: str
+    default_size: list[int]
+    default_steps: int
+    max_batch_images: int
+    guidance_scale: float
+    device: str
+    is_demo: bool
+    capabilities: dict[str, Any]
+    replica: str
+    max_replicas: int | None
+
+
+class BatchInfo(TypedDict):
+    id: str
+    jobs: int
+    replica: str
+    seconds: float
+
+
+class ProgressEvent(TypedDict):
+    type: Literal["progress"]
+    job: str
+    step: int
+    total: int
+    preview: WireImage | None
+
+
+class ResultEvent(TypedDict):
+    type: Literal["result"]
+    job: str
+    images: list[WireImage]
+    seeds: list[int]
+    revised_prompt: str | None
+    batch: BatchInfo
+
+
+class CancelledEvent(TypedDict):
+    type: Literal["cancelled"]
+    job: str
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    job: str
+    message: str
+
+
+# What a replica streams back, one event per job (the last one of each job ends it).
+WorkerEvent = ProgressEvent | ResultEvent | CancelledEvent | ErrorEvent
+
+
+def request_to_dict(req: ImageRequest) -> WireRequest:
+    data = WireRequest(prompt=req.prompt, n=req.n, width=req.width, height=req.height,
+                       steps=req.steps, guidance_scale=req.guidance_scale, seed=req.seed,
+                       negative_prompt=req.negative_prompt, strength=req.strength)
     if req.init_image is not None:
         buf = io.BytesIO()
         req.init_image.convert("RGB").save(buf, format="PNG", compress_level=1)
@@ -27,21 +111,25 @@ def request_to_dict(req: ImageRequest) -> dict[str, Any]:
     return data
 
 
-def request_from_dict(data: dict[str, Any]) -> ImageRequest:
-    fields = {k: v for k, v in data.items() if k != "init_png"}
+def request_from_dict(data: WireRequest) -> ImageRequest:
+    init_image = None
     png = data.get("init_png")
     if png is not None:
         with Image.open(io.BytesIO(png)) as im:
-            fields["init_image"] = im.convert("RGB")
-    return ImageRequest(**fields)
+            init_image = im.convert("RGB")
+    return ImageRequest(prompt=data["prompt"], n=data["n"], width=data["width"],
+                        height=data["height"], steps=data["steps"],
+                        guidance_scale=data["guidance_scale"], seed=data["seed"],
+                        negative_prompt=data["negative_prompt"], init_image=init_image,
+                        strength=data["strength"])
 
 
-def image_to_wire(image: Image.Image) -> tuple[int, int, bytes]:
+def image_to_wire(image: Image.Image) -> WireImage:
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     return rgb.width, rgb.height, rgb.tobytes()
 
 
-def image_from_wire(data: tuple[int, int, bytes]) -> Image.Image:
+def image_from_wire(data: WireImage) -> Image.Image:
     width, height, raw = data
     return Image.frombytes("RGB", (width, height), raw)
 

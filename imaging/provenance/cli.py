@@ -1,6 +1,6 @@
 """`easel provenance verify FILE [--json]`: what an image's provenance says.
 
-`bot/cli.py` hands its sub-parser to `add_parser`, with a function giving the configured
+`bot/app/cli.py` hands its sub-parser to `add_parser`, with a function giving the configured
 defaults (data dir, certificate); arguments given here win. Exit status: 0 when the image
 carries an intact easel manifest or this deployment's watermark, 1 when it carries
 neither (or was tampered with), 2 when the file cannot be read.

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 from bot.arena.board import arena_page, board_html, board_svg, board_text
 from bot.arena.model import Battle, Choice
 from bot.arena.ratings import build_board
-from bot.arena.simulate import simulate
 from bot.arena.store import MemoryArenaStore, journal_path
+from tests.support.arena_simulate import simulate
 
 EVIL = '<script>alert("x")</script>&co'
 TRUE = {"demo-8": 1100.0, "demo": 1000.0, EVIL: 900.0}
@@ -127,7 +127,7 @@ def _fill_journal(data_dir: Path) -> None:
 
 
 def test_the_cli_prints_the_board_as_json(monkeypatch, tmp_path: Path, capsys):
-    from bot.cli import build_parser
+    from bot.app.cli import build_parser
 
     _fill_journal(tmp_path / "data")
     monkeypatch.delenv("EASEL_REDIS_URL", raising=False)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 
-from helpers import final_reply, web_chat, web_session
-
 from safety.policy import Category, Verdict
+from tests.support.helpers import final_reply, web_chat, web_session
 
 
 async def _chat(s, url: str, text: str, reference: str | None = None) -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 from bot.arena.model import Battle, BattleState, BattleVotes, Choice, Vote
 from bot.arena.ratings import ANCHOR, ELO_PER_NAT, anchored, build_board, ranks
-from bot.arena.simulate import simulate
+from tests.support.arena_simulate import simulate
 
 TRUE = anchored({"demo-8": 1150, "demo": 1050, "demo-rw": 1000, "demo-4": 950, "demo-2": 850})
 

@@ -174,9 +174,9 @@ async def test_redis_keys_stay_under_the_prefix_and_share_a_slot(arena_redis):
 
 
 def test_the_cli_reads_the_redis_store(monkeypatch, tmp_path: Path, capsys):
-    from bot.cli import build_parser
-    from bot.services import storage_prefix
-    from bot.settings import load_settings
+    from bot.app.cli import build_parser
+    from bot.app.services import storage_prefix
+    from bot.app.settings import load_settings
 
     monkeypatch.setenv("EASEL_REDIS_URL", REDIS_URL)
     monkeypatch.setenv("EASEL_DATA_DIR", str(tmp_path / "data"))

@@ -50,7 +50,7 @@ async def test_bad_tokens_get_401(header, app_factory, settings_factory, connect
 
 
 async def test_settings_reject_app_id_without_password(settings_factory):
-    from bot.settings import SettingsError
+    from bot.app.settings import SettingsError
 
     with pytest.raises(SettingsError, match="MicrosoftAppPassword"):
         settings_factory(microsoft_app_id=APP_ID)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import parse
-from bot.settings import SettingsError, load_settings, parse_size
+from bot.app.settings import SettingsError, load_settings, parse_size
+from bot.pipeline.commands import parse
 
 
 @pytest.mark.parametrize("text,name,prompt,options,raw", [

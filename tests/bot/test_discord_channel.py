@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image
 
+from imaging.engines.threaded import ThreadedEngine
+
 APP_ID = "1187001185010651136"
 GUILD_ID = "1187001377998733342"
 CHANNEL_ID = "1187001378535616554"
@@ -274,8 +276,8 @@ class DiscordApp:
 @pytest.fixture
 async def discord_app(settings_factory, demo_engine, fake_discord, signing_key, monkeypatch
                       ) -> AsyncIterator[DiscordApp]:
-    from bot.app import SERVICES, build_services, create_app
-    from bot.channels.discord import DiscordChannel, DiscordConfig, add_discord_routes
+    from bot.app.server import SERVICES, build_services, create_app, discord_config
+    from bot.channels.discord import DiscordChannel, add_discord_routes
     from bot.channels.discord_api import DiscordAPI
 
     slept: list[float] = []
@@ -297,7 +299,7 @@ async def discord_app(settings_factory, demo_engine, fake_discord, signing_key, 
                                 discord_api_base=fake_discord.url, image_size=f"{SIDE}x{SIDE}")
     services = build_services(settings, demo_engine)
     app = create_app(settings, services)
-    config = DiscordConfig.from_settings(settings)
+    config = discord_config(settings)
     # A no-op once create_app adds the route itself; then its own factory is used.
     add_discord_routes(app, lambda a: DiscordChannel(
         a[SERVICES].assistant, a[SERVICES].store, a[SERVICES].tasks, config))
@@ -357,7 +359,7 @@ async def test_only_signed_fresh_requests_get_in(discord_app: DiscordApp):
 
 
 # ---- commands ------------------------------------------------------------------------------
-class HeldEngine:
+class HeldEngine(ThreadedEngine):
     """The real engine, held at the start of every batch until the test releases it."""
 
     def __init__(self, engine: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -525,7 +527,7 @@ async def test_oversized_images_are_reencoded_under_the_limit(discord_app: Disco
 
 # ---- command registration ------------------------------------------------------------------
 async def test_register_puts_the_command_file(settings_factory, fake_discord, capsys):
-    from bot.channels.discord_cli import MissingCredentials, RegisterError, load_commands, register
+    from bot.app.discord_cli import MissingCredentials, RegisterError, load_commands, register
 
     settings = settings_factory(discord_api_base=fake_discord.url,
                                 discord_application_id=APP_ID,
@@ -547,8 +549,8 @@ async def test_register_puts_the_command_file(settings_factory, fake_discord, ca
 
 async def test_the_working_message_shows_previews_and_its_cancel_button_works(
         discord_app: DiscordApp):
-    from engines import Steered
-    from helpers import drain
+    from tests.support.engines import Steered
+    from tests.support.helpers import drain
 
     d = discord_app
     engine = Steered(d.services.runner.engine, hold_at=2)

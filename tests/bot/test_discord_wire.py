@@ -75,7 +75,7 @@ def test_unknown_command_is_a_wire_error():
 
 
 def _commands_file() -> list[dict[str, Any]]:
-    from bot.channels.discord_cli import load_commands
+    from bot.app.discord_cli import load_commands
 
     return load_commands()
 
@@ -113,14 +113,14 @@ def test_command_file_is_valid_discord_json_and_fully_mapped():
 
 
 def test_discord_commands_prints_the_file(capsys):
-    from bot.channels.discord_cli import cmd_commands
+    from bot.app.discord_cli import cmd_commands
 
     assert cmd_commands(None) == 0  # type: ignore[arg-type]
     assert json.loads(capsys.readouterr().out) == _commands_file()
 
 
 def test_register_without_credentials_says_what_to_set(monkeypatch, tmp_path, capsys):
-    from bot.channels.discord_cli import add_discord_parser
+    from bot.app.discord_cli import add_discord_parser
 
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
     for var in ("DISCORD_APPLICATION_ID", "DISCORD_BOT_TOKEN", "DISCORD_PUBLIC_KEY"):

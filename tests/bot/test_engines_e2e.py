@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp.test_utils import TestServer
-from fake_comfyui import comfyui
-from fake_images_api import KEY, images_api, policy_violation, rate_limited
-from helpers import (
+
+from imaging.engines.config import parse_engines
+from imaging.engines.registry import build_engines
+from tests.support.fake_comfyui import comfyui
+from tests.support.fake_images_api import KEY, images_api, policy_violation, rate_limited
+from tests.support.helpers import (
     FlagBrightest,
     card,
     card_images,
@@ -24,15 +27,12 @@ from helpers import (
     web_session,
 )
 
-from imaging.engines.config import parse_engines
-from imaging.engines.registry import build_engines
-
 
 @asynccontextmanager
 async def deployment(settings, demo_engine, gate) -> AsyncIterator:
     """The app with three engines (the demo model first: the default), and the fakes."""
-    from bot.app import create_app
-    from bot.services import build_services
+    from bot.app.server import create_app
+    from bot.app.services import build_services
 
     async with images_api() as openai, comfyui() as comfy:
         file = parse_engines({"engine": [

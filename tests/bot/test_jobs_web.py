@@ -9,10 +9,11 @@ import io
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from engines import Steered
-from helpers import final_reply, web_chat, web_session
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.engines import Steered
+from tests.support.helpers import final_reply, web_chat, web_session
 
 
 async def _chat(s, url: str, text: str, reference: str | None = None) -> list[dict]:
@@ -23,8 +24,8 @@ _session, _final = web_session, final_reply
 
 
 async def _steered_app(settings, engine, gate):
-    from bot.app import create_app
-    from bot.services import build_services
+    from bot.app.server import create_app
+    from bot.app.services import build_services
 
     server = TestServer(create_app(settings, build_services(settings, engine, gate=gate)),
                         host="127.0.0.1", port=0)

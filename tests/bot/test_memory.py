@@ -9,11 +9,11 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import card_images, card_prompt, card_seeds, images, next_image, say
 from PIL import Image
 
-from bot.state import ConversationRecord, Generation, StorageConversationStore
-from bot.storage import CREATE_ONLY, EtagConflict, RedisStorage
+from bot.state.conversations import ConversationRecord, Generation, StorageConversationStore
+from bot.state.storage import CREATE_ONLY, EtagConflict, RedisStorage
+from tests.support.helpers import card_images, card_prompt, card_seeds, images, next_image, say
 
 
 async def _next_text(connector, seen: int) -> str:
@@ -119,7 +119,7 @@ async def test_make_it_red_recolours_the_blue_car_and_keeps_its_place(
         app_factory, settings_factory, connector, activity_factory, redis_client):
     """The issue's edit, end to end through Teams on the built-in demo model: the car turns
     red where it stood; the background stays."""
-    from bot.picks import RECOLOUR_STRENGTH
+    from bot.pipeline.picks import RECOLOUR_STRENGTH
     from imaging.demo.measure import iou, measure
 
     running = await app_factory(settings_factory(redis_url="redis://unused"), redis=redis_client)

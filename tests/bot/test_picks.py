@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.picks import RECOLOUR_STRENGTH, edit_strength, take_pick
+from bot.pipeline.picks import RECOLOUR_STRENGTH, edit_strength, take_pick
 
 
 @pytest.mark.parametrize(("text", "index", "rest"), [

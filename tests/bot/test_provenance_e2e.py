@@ -8,12 +8,12 @@ import base64
 import io
 import json
 
-from helpers import final_reply, next_image, say, walk, web_chat, web_session
 from PIL import Image
 
 from bot.channels.teams_render import TeamsRenderer
 from imaging.delivery import ChannelLimits
 from imaging.provenance import ManifestState
+from tests.support.helpers import final_reply, next_image, say, walk, web_chat, web_session
 
 
 async def _chat(s, url: str, text: str, image: bytes | None = None) -> dict:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ray_local import RAY_ENV, LocalCluster, free_port  # noqa: E402
+from tests.support.ray_local import RAY_ENV, LocalCluster, free_port  # noqa: E402
 
 os.environ.update(RAY_ENV)  # before Ray is imported: loopback only, no token auth
 
@@ -167,7 +166,7 @@ def _ray_settings(settings_factory, **extra):
 async def test_web_chat_and_teams_through_serve(cluster, redis_db, settings_factory,
                                                 app_factory, connector, activity_factory
                                                 ) -> None:
-    from helpers import final_reply, next_image, say, web_chat, web_session
+    from tests.support.helpers import final_reply, next_image, say, web_chat, web_session
 
     running = await app_factory(_ray_settings(settings_factory), with_engine=False)
     assert type(running.services.runner).__name__ == "RayJobRunner"
@@ -197,7 +196,7 @@ def _bot(port: int, data_dir: Path) -> subprocess.Popen:
            "EASEL_RAY_ADDRESS": os.environ["RAY_ADDRESS"],
            "EASEL_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
            "EASEL_DATA_DIR": str(data_dir), "EASEL_WEB_CHAT": "off"}
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+    return subprocess.Popen([sys.executable, "-m", "bot.app.cli", "serve", "--host", "127.0.0.1",
                              "--port", str(port)], env=env, cwd=Path(__file__).parents[2],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -225,7 +224,7 @@ async def _ready(port: int, proc: subprocess.Popen, timeout: float = 90) -> str:
 
 async def test_a_killed_bot_is_finished_by_another_exactly_once(
         cluster, redis_db, tmp_path, connector, activity_factory) -> None:
-    from helpers import images, say
+    from tests.support.helpers import images, say
 
     a_port, b_port = free_port(), free_port()
     bot_a, bot_b = _bot(a_port, tmp_path), _bot(b_port, tmp_path)

@@ -4,15 +4,14 @@ user as a notice in the chat's history, after the pictures before it: never sile
 
 from __future__ import annotations
 
-from helpers import final_reply, web_chat, web_session
-
 from bot.channels.web import COOKIE
-from bot.recovery import Recovery
-from bot.state import record_key, user_key
+from bot.pipeline.recovery import Recovery
+from bot.state.conversations import record_key, user_key
 from bot.turn import Turn
 from imaging.engine import ImageRequest
 from imaging.jobs import ImageJob
 from imaging.jobs.records import JobRecords
+from tests.support.helpers import final_reply, web_chat, web_session
 
 
 async def test_a_cancelled_recovered_job_is_a_notice_in_the_history(
@@ -53,8 +52,8 @@ async def test_a_cancelled_recovered_job_is_a_notice_in_the_history(
 
 async def test_a_battle_whose_process_died_is_drawn_again_and_lands_once(
         app_factory, settings_factory, redis_client) -> None:
-    from bot.arena.turns import battle_context
-    from bot.studio import Scope
+    from bot.pipeline.arena_turns import battle_context
+    from bot.pipeline.studio import Scope
 
     running = await app_factory(settings_factory())
     arena = running.services.assistant.arena

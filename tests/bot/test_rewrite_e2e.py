@@ -3,9 +3,16 @@ raw mode, and the LLM backends (with their fallback) behind the same server."""
 
 from __future__ import annotations
 
-from helpers import card_images, card_prompt, card_seeds, fake_llm, images, next_image, say
-
-from bot.llm.testing import tool_call_message
+from tests.support.helpers import (
+    card_images,
+    card_prompt,
+    card_seeds,
+    fake_llm,
+    images,
+    next_image,
+    say,
+)
+from tests.support.llm_fakes import tool_call_message
 
 
 def _prompt_used(msg: dict) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from helpers import FlagBrightest, card, card_images, fake_llm, is_result, say, walk
-
 from bot.llm.rules import RulesBrain
-from bot.llm.testing import tool_call_message
+from tests.support.helpers import FlagBrightest, card, card_images, fake_llm, is_result, say, walk
+from tests.support.llm_fakes import tool_call_message
 
 
 class CountingRules(RulesBrain):

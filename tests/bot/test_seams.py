@@ -8,12 +8,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from bot.assistant import Assistant
-from bot.commands import CommandError, CommandLimits, image_options, parse_settings
 from bot.llm.rules import RulesBrain
-from bot.state import StorageConversationStore
-from bot.storage import EtagMemoryStorage
-from imaging.engine import GenerationError, ImageRequest
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.commands import CommandError, CommandLimits, image_options, parse_settings
+from bot.state.conversations import StorageConversationStore
+from bot.state.storage import EtagMemoryStorage
+from imaging.engine import EngineIdentity, GenerationError, ImageRequest
+from imaging.engines.threaded import ThreadedEngine
 from imaging.jobs import ImageJob, LocalJobRunner
 from imaging.store import FileImageStore
 from imaging.uploads import UploadError, prepare_upload
@@ -68,10 +69,11 @@ def test_uploads_are_fitted_for_editing() -> None:
         prepare_upload(b"GIF89a but not really", max_side=1024)
 
 
-class _BrokenEngine:
+class _BrokenEngine(ThreadedEngine):
     """A model that crashes the way a CUDA or shape error does."""
 
     name = "broken"
+    identity = EngineIdentity(model="broken", device="cpu")
     default_size = (64, 64)
     default_steps = 1
     max_batch_images = 4
@@ -95,8 +97,8 @@ async def test_engine_failures_keep_their_cause_and_traceback(caplog) -> None:
 
 
 async def test_remote_safety_session_is_closed_at_shutdown(settings_factory, demo_engine) -> None:
-    from bot.app import create_app
-    from bot.services import build_services
+    from bot.app.server import create_app
+    from bot.app.services import build_services
 
     settings = settings_factory(safety_text_backend="openai", safety_openai_api_key="sk-test",
                                 safety_openai_base_url="http://127.0.0.1:9/v1")

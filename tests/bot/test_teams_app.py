@@ -8,7 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import (
+from PIL import Image
+
+from bot.app.cli import main as easel_main
+from bot.app.manifest import MANIFEST_DIR
+from tests.support.helpers import (
     card,
     card_actions,
     card_images,
@@ -18,11 +22,7 @@ from helpers import (
     next_image,
     walk,
 )
-from helpers import post_activity as _post
-from PIL import Image
-
-from bot.cli import main as easel_main
-from bot.manifest import MANIFEST_DIR
+from tests.support.helpers import post_activity as _post
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 SCHEMA = SHARED / "schemas" / "teams" / "MicrosoftTeams.v1.19.schema.json"
@@ -203,7 +203,7 @@ async def test_compose_extension_round_trip(app_factory, settings_factory, conne
 
 
 def _teams_bot(running):
-    from bot.app import TEAMS_BOT
+    from bot.app.server import TEAMS_BOT
 
     return running.app[TEAMS_BOT]
 
@@ -240,7 +240,7 @@ async def test_welcome_unknown_invokes_and_mentions(app_factory, settings_factor
 
 async def test_working_card_shows_the_preview_and_cancel_stops_the_job(
         app_factory, settings_factory, connector, activity_factory):
-    from engines import Steered
+    from tests.support.engines import Steered
 
     running = await app_factory(settings_factory())
     engine = Steered(running.services.runner.engine, hold_at=2)

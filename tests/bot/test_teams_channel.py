@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 
 import aiohttp
-from helpers import card_images, card_prompt, card_seeds, decode, is_result
-from helpers import post_activity as _post
 from PIL import Image
+
+from tests.support.helpers import card_images, card_prompt, card_seeds, decode, is_result
+from tests.support.helpers import post_activity as _post
 
 
 async def test_imagine_is_acknowledged_before_the_image_arrives(

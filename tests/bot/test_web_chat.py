@@ -7,10 +7,10 @@ import base64
 import io
 import json
 
-from helpers import final_reply, web_chat, web_session
 from PIL import Image
 
 from bot.channels.web import COOKIE
+from tests.support.helpers import final_reply, web_chat, web_session
 
 
 async def _chat(s, url: str, text: str, reference: str | None = None) -> list[dict]:

@@ -7,8 +7,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from engines import Steered
 from PIL import Image
+
+from tests.support.engines import Steered
 
 expect = pytest.importorskip("playwright.async_api").expect
 

@@ -87,7 +87,7 @@ def test_colour_edit_through_img2img_keeps_the_layout(demo_pipe):
     import torch
     from diffusers import AutoPipelineForImage2Image
 
-    from bot.picks import RECOLOUR_STRENGTH
+    from bot.pipeline.picks import RECOLOUR_STRENGTH
 
     i2i = AutoPipelineForImage2Image.from_pipe(demo_pipe)
     i2i.set_progress_bar_config(disable=True)

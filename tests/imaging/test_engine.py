@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engines import Steered
 
 from imaging.engine import EngineLoadError, ImageRequest
 from imaging.engines.diffusers import DiffusersEngine
 from imaging.jobs import ImageJob, JobProgress, JobQueued, LocalJobRunner
+from tests.support.engines import Steered
 
 
 def test_a_plain_diffusers_folder_loads_through_from_pretrained(random_model_dir: Path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from engines import Steered
 
 from imaging.engine import ImageRequest
 from imaging.jobs import (
@@ -19,6 +18,7 @@ from imaging.jobs import (
     QuotaExceeded,
     Quotas,
 )
+from tests.support.engines import Steered
 
 
 def _req(prompt: str, size: int = 64, steps: int = 4, **kw) -> ImageRequest:

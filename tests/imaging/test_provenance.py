@@ -270,7 +270,7 @@ def test_the_cli_prints_a_report(prov, tmp_path, capsys):
 
 
 def test_easel_cli_has_the_provenance_command(prov, tmp_path, monkeypatch, capsys):
-    from bot.cli import build_parser
+    from bot.app.cli import build_parser
 
     monkeypatch.setenv("EASEL_DATA_DIR", str(prov.config.data_dir))
     path = tmp_path / "x.png"

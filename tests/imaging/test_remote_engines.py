@@ -9,8 +9,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from fake_comfyui import comfyui
-from fake_images_api import (
+from PIL import Image
+
+from imaging.engine import ContentRefused, EngineBusy, GenerationError, ImageRequest, StepInfo
+from imaging.engines.config import EnginesFileError, load_engines_file, parse_engines
+from imaging.engines.registry import EngineSet, build_engines
+from tests.support.fake_comfyui import comfyui
+from tests.support.fake_images_api import (
     AZURE_KEY,
     KEY,
     Failure,
@@ -19,11 +24,6 @@ from fake_images_api import (
     policy_violation,
     rate_limited,
 )
-from PIL import Image
-
-from imaging.engine import ContentRefused, EngineBusy, GenerationError, ImageRequest, StepInfo
-from imaging.engines.config import EnginesFileError, load_engines_file, parse_engines
-from imaging.engines.registry import EngineSet, build_engines
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from engines import Steered
 
 from imaging.engine import ImageRequest
 from imaging.jobs import ImageJob, JobCancelled, JobState, LocalJobRunner
 from imaging.jobs.records import JobRecords
 from imaging.jobs.shared import SharedJobs
+from tests.support.engines import Steered
 
 
 def _job(prompt: str, user: str) -> ImageJob:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.llm.testing import build_tiny_chat_model
+from tests.support.llm_fakes import build_tiny_chat_model
 
 # What the wired model writes after `<|assistant|>`: a Qwen-style tool call.
 WIRED_REPLY = (

@@ -9,8 +9,8 @@ from bot.llm.factory import build_brain
 from bot.llm.fallback import FallbackBrain
 from bot.llm.openai_compat import OpenAIBrain
 from bot.llm.rules import RulesBrain
-from bot.llm.testing import FakeChatServer, tool_call_message
 from bot.llm.transformers_backend import TransformersBrain
+from tests.support.llm_fakes import FakeChatServer, tool_call_message
 
 
 def test_rules_is_the_default():

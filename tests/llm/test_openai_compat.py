@@ -9,7 +9,7 @@ from bot.llm.common import load_system_prompt
 from bot.llm.fallback import FallbackBrain
 from bot.llm.openai_compat import OpenAIBrain
 from bot.llm.rules import RulesBrain
-from bot.llm.testing import FakeChatServer, text_message, tool_call_message
+from tests.support.llm_fakes import FakeChatServer, text_message, tool_call_message
 from tools.image_args import GENERATE_IMAGE_SPEC
 
 HISTORY = [HistoryItem("draw me a cat on a skateboard", "a cat on a skateboard, photo", 42)]

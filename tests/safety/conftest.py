@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
 from safety import datasets
 from safety.terms import TermRules
-
-sys.path.insert(0, str(Path(__file__).parent))  # safety_cases.py
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from safety_cases import ALLOWED
 
 from safety.policy import Category
 from safety.terms import TermRules
+from tests.support.safety_cases import ALLOWED
 
 
 @pytest.mark.parametrize("text", ALLOWED)

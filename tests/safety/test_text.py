@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from safety_cases import ALLOWED
 
 from safety import datasets
 from safety.embedding import LinearHead, MiniLMEncoder, default_model_dir
 from safety.policy import Category
 from safety.text import HEAD_PATH
+from tests.support.safety_cases import ALLOWED
 
 
 async def test_allow_listed_phrases_pass_the_full_classifier(classifier) -> None:

@@ -1,0 +1,193 @@
+"""Slash-command parsing, shared by every channel.
+
+`/imagine [--n N] [--size WxH] [--seed S] [--raw] [--model NAME] prompt` (also without
+the slash), `/help`, `/settings [name=value ...]`, `/vary [N]`, `/edit [N] <instruction>`,
+`/undo`, `/history`, `/forget`, `/cancel [job]`, `/queue`, `/models`. Parsing never raises: bad input becomes a `Command` with an `error` the
+assistant shows to the user. `image_options` and `parse_settings` check the values of
+`/imagine` options and `/settings name=value` words against the deployment's limits and
+raise `CommandError`, whose message is the reply.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import EaselError
+from imaging.sizes import parse_size
+
+COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
+            "pick", "cancel", "queue", "models", "arena", "vote", "verify")
+_SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
+_BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
+_FLAG_RE = re.compile(r"^--(n|size|seed|raw|model)(?:=(\S+))?$")
+
+
+@dataclass(slots=True)
+class Command:
+    name: str  # "imagine", "help", "unknown" or "chat" (plain words)
+    text: str = ""  # the prompt or the remaining words
+    options: dict[str, str] = field(default_factory=dict)
+    raw: bool = False
+    error: str | None = None
+
+
+def parse(text: str) -> Command:
+    text = text.strip()
+    m = _SLASH_RE.match(text)
+    if m:
+        name, rest = m.group(1).lower(), m.group(2)
+        if name not in COMMANDS:
+            return Command("unknown", text=name)
+    else:
+        m = _BARE_RE.match(text)
+        if not m:
+            return Command("chat", text=text)
+        name, rest = m.group(1).lower(), m.group(2)
+    if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue", "models",
+                "arena", "vote", "verify"):
+        return Command(name, text=rest.strip())
+    if name in ("vary", "edit", "pick"):
+        return _parse_indexed(name, rest)
+    return _parse_imagine(rest)
+
+
+def _parse_indexed(name: str, rest: str) -> Command:
+    """`/vary [N]`, `/edit [N] <instruction>` (N may also be written #N)."""
+    m = re.match(r"^#?([0-9]+)\b\s*(.*)$", rest.strip(), re.S)
+    cmd = Command(name, text=rest.strip())
+    if m:
+        index = int(m.group(1))
+        if not 1 <= index <= 9:
+            cmd.error = f"there is no image {index}; results have 1 to 4 images"
+        cmd.options["index"] = str(index)
+        cmd.text = m.group(2).strip()
+    return cmd
+
+
+def _parse_imagine(rest: str) -> Command:
+    words = rest.split()
+    options: dict[str, str] = {}
+    raw = False
+    i = 0
+    # Options come first ("/imagine --n 2 a cat"); the first non-option word starts the
+    # prompt, so a prompt may itself contain "--" later on.
+    while i < len(words):
+        m = _FLAG_RE.match(words[i])
+        if not m:
+            break
+        flag, value = m.group(1), m.group(2)
+        if flag == "raw":
+            raw = True
+            i += 1
+            continue
+        if value is None:
+            if i + 1 >= len(words):
+                return Command("imagine", error=f"--{flag} needs a value")
+            value = words[i + 1]
+            i += 1
+        options[flag] = value.lower() if flag == "model" else value
+        i += 1
+    prompt = " ".join(words[i:]).strip()
+    cmd = Command("imagine", text=prompt, options=options, raw=raw)
+    if "n" in options and not options["n"].isdigit():
+        cmd.error = f"--n must be a number, not {options['n']!r}"
+    elif "seed" in options and not options["seed"].isdigit():
+        cmd.error = f"--seed must be a whole number, not {options['seed']!r}"
+    return cmd
+
+
+class CommandError(EaselError, ValueError):
+    """A command's value is out of range or malformed; the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLimits:
+    max_images: int = 4
+    max_side: int = 1536
+    max_steps: int = 50
+    engines: tuple[str, ...] = ()  # the named engines, when the deployment has several
+
+
+def image_options(options: dict[str, str], limits: CommandLimits) -> dict[str, Any]:
+    """`/imagine` options as generate_image arguments (`n`, `size`, `seed`); `--model`
+    is checked here and read by the caller (it picks the engine, not an argument)."""
+    out: dict[str, Any] = {}
+    if "model" in options:
+        _engine_name(options["model"], limits, "--model")
+    if "n" in options:
+        n = int(options["n"])
+        if not 1 <= n <= limits.max_images:
+            raise CommandError(f"--n must be between 1 and {limits.max_images}.")
+        out["n"] = n
+    if "size" in options:
+        try:
+            w, h = parse_size(options["size"], limits.max_side)
+        except ValueError as exc:
+            raise CommandError(f"--size: {exc}.") from exc
+        out["size"] = f"{w}x{h}"
+    if "seed" in options:
+        out["seed"] = int(options["seed"])
+    return out
+
+
+_ON = ("on", "true", "yes", "1")
+_OFF = ("off", "false", "no", "0")
+SETTINGS_RESET: dict[str, Any] = {"raw": False, "n": None, "size": None, "steps": None,
+                                  "model": None, "arena": False}
+
+
+def parse_settings(text: str, limits: CommandLimits) -> dict[str, Any]:
+    """`raw=on n=2 size=768x512 steps=8` (or `reset`) as the changes to make; an empty
+    dict when there are no words (show the settings)."""
+    changes: dict[str, Any] = {}
+    for word in text.split():
+        if word.lower() == "reset":
+            changes = dict(SETTINGS_RESET)
+            continue
+        name, sep, value = word.partition("=")
+        name, value = name.lower(), value.strip().lower()
+        if not sep or not value:
+            raise CommandError(f"`{word}`: settings look like `name=value`, "
+                               "e.g. `/settings raw=on n=2 size=768x512`.")
+        changes[name] = _setting(name, value, limits)
+    return changes
+
+
+def _setting(name: str, value: str, limits: CommandLimits) -> Any:
+    if name in ("raw", "arena"):
+        if value not in _ON + _OFF:
+            raise CommandError(f"{name} must be on or off.")
+        return value in _ON
+    if name == "n":
+        if not value.isdigit() or not 1 <= int(value) <= limits.max_images:
+            raise CommandError(f"n must be a number from 1 to {limits.max_images}.")
+        return int(value)
+    if name == "size":
+        try:
+            w, h = parse_size(value, limits.max_side)
+        except ValueError as exc:
+            raise CommandError(f"size: {exc}.") from exc
+        return f"{w}x{h}"
+    if name == "steps":
+        if not value.isdigit() or not 1 <= int(value) <= limits.max_steps:
+            raise CommandError(f"steps must be a number from 1 to {limits.max_steps}.")
+        return int(value)
+    if name == "model":
+        if value == "default":
+            return None
+        return _engine_name(value, limits, "model")
+    raise CommandError(f"I don't know the setting `{name}`. Settings: raw, n, size, steps, "
+                       "model, arena.")
+
+
+def _engine_name(value: str, limits: CommandLimits, what: str) -> str:
+    value = value.strip().lower()
+    if not limits.engines:
+        raise CommandError(f"{what}: this deployment has one image engine, so there is "
+                           "nothing to choose.")
+    if value not in limits.engines:
+        raise CommandError(f"{what}: there is no engine called `{value}`. Engines: "
+                           f"{', '.join(limits.engines)} (`/models` says what each is good at).")
+    return value
