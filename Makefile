@@ -1,5 +1,5 @@
 # make run   - install into .venv (first time) and serve on http://127.0.0.1:3978
-# make test  - install, start what the tests need (Redis), run the test suite
+# make test  - install, type-check (mypy), start what the tests need (Redis), run the test suite
 # make bench - run the benchmarks in bench/
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(VENV)/bin/easel serve
 
 test: $(STAMP)
+	$(VENV)/bin/mypy
 	$(PY) tests/ensure_redis.py
 	$(PY) tests/ensure_browser.py
 	$(PY) -m pytest

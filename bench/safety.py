@@ -6,9 +6,13 @@ Prints p50/p95 latency per prompt (single, batched, 20 concurrent turns micro-ba
 cache hit) and per 512 px image, then block rates on the same sets for: the term rules
 alone, alt-profanity-check alone (if installed; `pip install alt-profanity-check`), and the
 full gate (rules + MiniLM head, standard strictness).  Violation sets report recall, benign
-sets the false-positive rate.  Last, the image check's false positives on benign pictures
-(demo-model outputs, rendered demo scenes, test patterns, packaged photos), with the
-detector's thresholds alone and with the support it now needs (safety/image_evidence.py).
+sets the false-positive rate.  Then look-alike and blank characters: recall on the own
+plain violations run through each obfuscation (safety/obfuscation.py) next to the same rows
+as written, and false positives on benign prompts in 20 languages.  Last, the image check's
+false positives on benign pictures (demo-model outputs, rendered demo scenes, test
+patterns, packaged photos) and over a sweep of seeds of harmless demo scenes
+(safety/demo_sweep.py), with the detector's thresholds alone and with the support it now
+needs (safety/image_evidence.py).
 """
 
 from __future__ import annotations
@@ -21,20 +25,23 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from safety import datasets  # noqa: E402
+from safety import datasets, demo_sweep  # noqa: E402
 from safety.config import SafetyPolicy  # noqa: E402
 from safety.datasets import Example  # noqa: E402
 from safety.gate import SafetyGate  # noqa: E402
 from safety.image import NudeNetClassifier  # noqa: E402
 from safety.metrics import markdown_table, pct  # noqa: E402
+from safety.obfuscation import TECHNIQUES, obfuscate  # noqa: E402
 from safety.terms import DATA_DIR, TermRules  # noqa: E402
 from safety.text import LayeredTextClassifier  # noqa: E402
 
 BLIND_PATH = DATA_DIR / "eval_blind.jsonl"
+MULTILINGUAL_PATH = DATA_DIR / "benign_multilingual.jsonl"
 
 
 def percentiles(samples: Sequence[float]) -> tuple[float, float]:
@@ -131,6 +138,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="safety gate benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer latency samples")
     parser.add_argument("--demo-images", type=int, default=300, help="demo-model pictures to check")
+    parser.add_argument("--sweep-seeds", type=int, default=50, help="seeds per harmless scene in the sweep")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     shared = datasets.shared_dir(os.environ.get("EASEL_SHARED_DIR"))
@@ -181,21 +189,46 @@ def main() -> int:
     own = results["full gate (rules + head)"]["own labelled violations (all)"]
     print(f"Recall on own clear violations (full gate): {pct((sum(own), len(own)))} — target >= 95%")
     print("\nNote: 75% of PartiPrompts and of the own labelled set trained the head; the held-out rows did not.")
-    image_false_positives(args.demo_images)
+    lookalike_quality(columns)
+    image_false_positives(args.demo_images, 10 if args.quick else args.sweep_seeds)
     return 0
 
 
-def benign_image_sets(demo_images: int) -> dict[str, list[Image.Image]]:
+def lookalike_quality(columns: dict[str, Callable[[list[str]], list[bool]]]) -> None:
+    plain = [r.text for r in datasets.load_labelled() if r.unsafe and r.kind == "plain"]
+    obfuscated = {"as written (no obfuscation)": plain} | {t: obfuscate(plain, t) for t in TECHNIQUES}
+    print(f"\n## Look-alike and blank characters: recall on the {len(plain)} own plain violations, obfuscated\n")
+    print(markdown_table(["technique", *columns], [(t, *(pct((sum(fn(texts)), len(texts))) for fn in columns.values()))
+                                                   for t, texts in obfuscated.items()]))
+    by_lang: dict[str, list[str]] = {}
+    for row in datasets.load_jsonl_eval(MULTILINGUAL_PATH):
+        by_lang.setdefault(row.kind, []).append(row.text)
+    blocked = {lang: {c: fn(texts) for c, fn in columns.items()} for lang, texts in by_lang.items()}
+    total = sum(len(t) for t in by_lang.values())
+    rows = [(lang, len(texts), *(pct((sum(blocked[lang][c]), len(texts))) for c in columns)) for lang, texts in by_lang.items()]
+    rows.append(("all", total, *(pct((sum(sum(b[c]) for b in blocked.values()), total)) for c in columns)))
+    print(f"\n## Benign prompts in {len(by_lang)} languages: false positives (lower is better; target 0)\n")
+    print(markdown_table(["language", "prompts", *columns], rows))
+    fps = [f"  {c}: {lang}: {t}" for lang, texts in by_lang.items() for c in columns
+           for t, b in zip(texts, blocked[lang][c], strict=True) if b]
+    print("\nfalse positives:\n" + ("\n".join(fps) or "  none"))
+
+
+def demo_engine() -> Any:
+    from imaging.demo import default_model_dir
+    from imaging.engines.diffusers import DiffusersEngine
+
+    return DiffusersEngine.load(str(default_model_dir()), device="cpu")
+
+
+def benign_image_sets(engine: Any, demo_images: int) -> dict[str, list[Image.Image]]:
     """Pictures with no person in them: what the demo model draws, the scenes it learned
     from, test patterns and the photos installed packages ship."""
-    from imaging.demo import default_model_dir
     from imaging.demo.evaluate import make_cases
     from imaging.demo.scenes import render, sample_scene
     from imaging.engine import ImageRequest
-    from imaging.engines.diffusers import DiffusersEngine
     from safety.benign_images import packaged_photos, pattern_images
 
-    engine = DiffusersEngine.load(str(default_model_dir()), device="cpu")
     w, h = engine.default_size
     cases = make_cases("train", demo_images * 2 // 3, 7) + make_cases("heldout", demo_images - demo_images * 2 // 3, 8)
     demo: list[Image.Image] = []
@@ -213,8 +246,9 @@ def benign_image_sets(demo_images: int) -> dict[str, list[Image.Image]]:
     return sets
 
 
-def image_false_positives(demo_images: int) -> None:
-    sets = benign_image_sets(demo_images)
+def image_false_positives(demo_images: int, sweep_seeds: int) -> None:
+    engine = demo_engine()
+    sets = benign_image_sets(engine, demo_images)
     columns = {"detector thresholds alone (before)": NudeNetClassifier(require_support=False, second_look_resolution=320),
                "with person/skin support + second look (now)": NudeNetClassifier()}
     rows, flagged = [], []
@@ -231,6 +265,21 @@ def image_false_positives(demo_images: int) -> None:
     print(markdown_table(["set", "images", *columns], rows))
     print(f"\n{total} benign images in all; withheld:")
     print("\n".join(flagged) or "  none")
+    seed_sweep(engine, columns, sweep_seeds)
+
+
+def seed_sweep(engine: Any, columns: dict[str, NudeNetClassifier], seeds: int) -> None:
+    """`easel imagine --raw SCENE --seed S` for S < `seeds`, each harmless scene."""
+    drawn = demo_sweep.draw(engine, demo_sweep.HARMLESS_SCENES, list(range(seeds)))
+    held = {label: demo_sweep.withheld(clf, drawn) for label, clf in columns.items()}
+    rows = [(scene, seeds, *(pct((sum(d.prompt == scene for d, _ in held[c]), seeds)) for c in columns))
+            for scene in demo_sweep.HARMLESS_SCENES]
+    rows.append(("all", len(drawn), *(pct((len(held[c]), len(drawn))) for c in columns)))
+    print(f"\n## Image check: harmless demo scenes over seeds 0-{seeds - 1} (withheld rate, target <= 0.5%)\n")
+    print(markdown_table(["scene", "images", *columns], rows))
+    now = held["with person/skin support + second look (now)"]
+    print(f"\nwithheld now: {pct((len(now), len(drawn)))}")
+    print("\n".join(f"  {d.prompt!r} seed {d.seed}: {v.reason}" for d, v in now) or "  none")
 
 
 if __name__ == "__main__":

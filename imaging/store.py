@@ -280,7 +280,10 @@ class RedisImageStore:
         if not ids:
             return 0
         try:
-            copies = await asyncio.gather(*(self.client.smembers(self._copies(i)) for i in ids))
+            async with self.client.pipeline(transaction=False) as pipe:  # one round trip
+                for i in ids:
+                    pipe.smembers(self._copies(i))
+                copies = await pipe.execute()
             extra = [self._k(c.decode() if isinstance(c, bytes) else c)
                      for found in copies for c in found]
             async with self.client.pipeline(transaction=True) as pipe:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from redis.typing import EncodableT, FieldT
+
 from safety.policy import Verdict
 
 if TYPE_CHECKING:
@@ -98,7 +100,8 @@ class RedisStreamAuditSink:
         self.maxlen = maxlen
 
     async def write(self, record: AuditRecord) -> None:
-        fields = {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in asdict(record).items()}
+        fields: dict[FieldT, EncodableT] = {
+            k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in asdict(record).items()}
         await self.client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
 
 

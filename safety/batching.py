@@ -12,8 +12,8 @@ gate then fails closed for their turns).  Bisection rather than one call per cal
 text among 64 costs ~13 calls, not 64, so a user sending bad text in a loop cannot turn every
 batch into single calls.  A failure of everything (a broken model) ends in every caller
 getting the error, after at most 2n - 1 quick failed calls.  A caller that was cancelled
-simply gets nothing.  The batcher holds no loop-bound state
-between batches, so one classifier can serve several event loops (tests, the CLI).
+simply gets nothing.  The batcher holds no loop-bound state between batches, so one
+classifier can serve several event loops (tests, the CLI).
 """
 
 from __future__ import annotations

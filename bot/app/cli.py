@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.app.cli_logging import setup_logging
+from bot.app.discord_cli import add_discord_parser
+from bot.app.manifest import ManifestError, build_package
+from bot.app.ray_cli import add_parser as add_ray_parser
 from bot.app.settings import Settings, SettingsError, load_settings
 from bot.errors import ConfigError
+from bot.turn import ReplyKind, Turn
+from imaging.demo.cli import add_parser as add_demo_model_parser
 from imaging.engine import EngineLoadError
 from imaging.jobs import JobEvent, JobQueued
+from imaging.provenance.cli import add_parser as add_provenance_parser
 
 if TYPE_CHECKING:  # the services pull in torch: imported lazily, where a command needs them
     from bot.app.services import Services
@@ -32,6 +38,7 @@ def _settings_or_exit() -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    # lazy: torch and the services load only for the command that needs them
     from bot.app.server import create_app
 
     settings = _settings_or_exit()
@@ -50,8 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _local_services(settings: Settings) -> Services:
+    # lazy: torch and the services load only for the command that needs them
     from bot.app.engines import load_engines
-    from bot.app.services import build_services, load_brain
+    from bot.app.services import build_services, load_brain  # lazy: (as above)
 
     try:
         engine = await asyncio.to_thread(load_engines, settings)
@@ -85,7 +93,6 @@ def _out_paths(out: Path, n: int) -> list[Path]:
 
 
 async def _imagine(args: argparse.Namespace) -> int:
-    from bot.turn import ReplyKind, Turn
 
     settings = _settings_or_exit()
     svc = await _local_services(settings)
@@ -122,8 +129,8 @@ async def _imagine(args: argparse.Namespace) -> int:
 
 
 async def _chat(verbose: bool = False) -> int:
+    # lazy: torch and the services load only for the command that needs them
     from bot.app.engines import DEMO_CHAT_NOTE
-    from bot.turn import ReplyKind, Turn
 
     settings = _settings_or_exit()
     # Only the conversation shows in the chat; log records go to a file.
@@ -179,8 +186,6 @@ async def _local_path(svc: Services, image_id: str) -> Path:
 
 
 def cmd_manifest_build(args: argparse.Namespace) -> int:
-    from bot.app.manifest import ManifestError, build_package
-
     try:
         out = build_package(args.app_id, args.public_url, Path(args.out))
     except ManifestError as exc:
@@ -191,12 +196,14 @@ def cmd_manifest_build(args: argparse.Namespace) -> int:
 
 
 def cmd_safety_check(args: argparse.Namespace) -> int:
+    # lazy: torch and the services load only for the command that needs them
     from safety.cli import run_check
 
     return run_check(strictness=args.strictness)
 
 
 def cmd_safety_eval(args: argparse.Namespace) -> int:
+    # lazy: torch and the services load only for the command that needs them
     from safety.cli import run_eval
 
     if not Path(args.file).is_file():
@@ -206,6 +213,7 @@ def cmd_safety_eval(args: argparse.Namespace) -> int:
 
 
 def _provenance_config(settings: Settings):  # noqa: ANN202 (imports stay lazy)
+    # lazy: torch and the services load only for the command that needs them
     from bot.app.services import provenance_config
 
     return provenance_config(settings)
@@ -254,23 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--strictness", default=None)
     se.set_defaults(func=cmd_safety_eval)
 
-    from bot.app.discord_cli import add_discord_parser
-
     add_discord_parser(sub)
-
-    from imaging.demo.cli import add_parser as add_demo_model_parser
 
     add_demo_model_parser(sub)
 
-    from bot.app.ray_cli import add_parser as add_ray_parser
-
     add_ray_parser(sub, _settings_or_exit)
 
+    # lazy: torch and the services load only for the command that needs them
     from bot.app.arena_cli import add_parser as add_arena_parser
 
     add_arena_parser(sub)
-
-    from imaging.provenance.cli import add_parser as add_provenance_parser
 
     add_provenance_parser(sub, lambda: _provenance_config(_settings_or_exit()))
     return p

@@ -33,7 +33,10 @@ def add_parser(sub: argparse._SubParsersAction, settings: Callable[[], Settings]
 
 
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    # lazy: ray is optional (easelbot[ray])
     from imaging.jobs import ray_cluster
+
+    # lazy: ray is optional (easelbot[ray])
     from imaging.jobs.serve_worker import WorkerConfig
 
     scale = ray_cluster.Scale(replicas=args.replicas or 1)
@@ -70,6 +73,7 @@ def default_gpus(device: str, cluster_gpus: float) -> float:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    # lazy: ray is optional (easelbot[ray])
     from imaging.jobs import ray_cluster
 
     ray_cluster.connect(settings.ray_address)

@@ -94,6 +94,7 @@ class Cluster:
 async def open_cluster(settings: Settings, redis: aioredis.Redis, prefix: str
                        ) -> tuple[Cluster, ClusterEngine]:
     try:
+        # lazy: ray is optional (easelbot[ray])
         from imaging.jobs import ray_cluster
     except ImportError as exc:
         raise SystemExit("easel: EASEL_RUNNER=ray needs Ray Serve: "

@@ -20,8 +20,8 @@ async def open_services(settings: Settings) -> Services:
     """The services of `easel serve`: local engines, or the Ray cluster's."""
     brain = await asyncio.to_thread(load_brain, settings)
     if settings.runner != "ray":
-        engine = await asyncio.to_thread(load_engines, settings)
-        return build_services(settings, engine, brain)
+        engines = await asyncio.to_thread(load_engines, settings)
+        return build_services(settings, engines, brain)
     assert settings.redis_url  # the settings refuse ray without Redis
     redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3,
                               health_check_interval=30)

@@ -32,6 +32,7 @@ Position bias: among votes for A or B (no ties, no "both bad"), the fraction won
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Iterable
@@ -183,11 +184,11 @@ def build_board(battles: Iterable[BattleVotes], *, category: str | None = None,
     names = sorted({n for a, b_, _, _ in fit_rows for n in (a, b_)})
     unrated = tuple(sorted(set(stats) - set(names)))
     position = left + right
-    common = dict(category=category, battles=counted, votes=votes_total, void=void,
-                  left_wins=left / position if position else None, position_votes=position,
-                  rounds=rounds, unrated=unrated)
+    board = functools.partial(Board, category=category, battles=counted, votes=votes_total,
+                              void=void, left_wins=left / position if position else None,
+                              position_votes=position, rounds=rounds, unrated=unrated)
     if not names:
-        return Board(rows=(), **common)
+        return board(rows=())
 
     index = {n: i for i, n in enumerate(names)}
     k = len(names)
@@ -229,7 +230,7 @@ def build_board(battles: Iterable[BattleVotes], *, category: str | None = None,
     rows = tuple(BoardRow(
         name=names[i], score=float(scores[i]), ci_low=float(low[i]), ci_high=float(high[i]),
         rank=rank[i], **stats[names[i]]) for i in np.argsort(-scores, kind="stable"))
-    return Board(rows=rows, **common)
+    return board(rows=rows)
 
 
 def ranks(ci_low: Iterable[float], ci_high: Iterable[float]) -> list[int]:

@@ -24,6 +24,7 @@ from bot.arena.store import VoteOutcome, VoteResult
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class RedisArenaStore:
 
     async def save_battle(self, battle: Battle) -> None:
         data = battle.to_dict()
-        mapping = {"data": json.dumps(data, ensure_ascii=False), "state": battle.state.value,
+        mapping: dict[FieldT, EncodableT] = {"data": json.dumps(data, ensure_ascii=False), "state": battle.state.value,
                    "void_reason": battle.void_reason or ""}
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hset(self._battle_key(battle.id), mapping=mapping)
@@ -129,9 +130,10 @@ class RedisArenaStore:
         battle = await self.get_battle(battle_id)
         if outcome is VoteOutcome.ALREADY_VOTED:
             earlier = await self._r.hget(self._votes_key(battle_id), user_id)
-            vote = Vote.from_dict(json.loads(_text(earlier))) if earlier is not None else None
-        elif outcome is VoteOutcome.VOID:
-            vote = None
+            kept = Vote.from_dict(json.loads(_text(earlier))) if earlier is not None else None
+            return VoteResult(outcome, battle, kept)
+        if outcome is VoteOutcome.VOID:
+            return VoteResult(outcome, battle, None)
         return VoteResult(outcome, battle, vote)
 
     async def votes(self, battle_id: str) -> tuple[Vote, ...]:

@@ -127,16 +127,16 @@ class MemoryArenaStore:
                 self._votes.setdefault(battle.id, {})
             elif kind == "vote":
                 vote = Vote.from_dict(event["vote"])
-                battle = self._battles.get(vote.battle_id)
-                if battle is None or vote.user_id in self._votes[vote.battle_id]:
+                voted = self._battles.get(vote.battle_id)
+                if voted is None or vote.user_id in self._votes[vote.battle_id]:
                     return
                 self._votes[vote.battle_id][vote.user_id] = vote
-                if battle.state is BattleState.OPEN:
-                    self._battles[battle.id] = replace(battle, state=BattleState.DECIDED)
+                if voted.state is BattleState.OPEN:
+                    self._battles[voted.id] = replace(voted, state=BattleState.DECIDED)
             elif kind == "void":
-                battle = self._battles.get(str(event["id"]))
-                if battle is not None:
-                    self._battles[battle.id] = battle.voided(str(event.get("reason") or ""))
+                voided = self._battles.get(str(event["id"]))
+                if voided is not None:
+                    self._battles[voided.id] = voided.voided(str(event.get("reason") or ""))
             else:
                 log.warning("arena journal: unknown event type %r skipped", kind)
         except (KeyError, TypeError, ValueError) as exc:

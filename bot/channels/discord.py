@@ -20,13 +20,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.channels.discord_api import DiscordAPI, InteractionToken
+from bot.channels.discord_check import interaction_problem
 from bot.channels.discord_delivery import SORRY, InteractionCtx, InteractionDelivery
 from bot.channels.discord_render import DiscordRenderer, ImageSource, SignCopy, text_payload
 from bot.channels.discord_verify import SignatureVerifier, parse_public_key
@@ -158,9 +159,12 @@ class DiscordChannel:
             log.info("refused a Discord interaction: %s", problem)
             return web.json_response({"error": "invalid request signature"}, status=401)
         try:
-            ix = parse_json(body)
-            if not isinstance(ix, dict) or not isinstance(ix.get("type"), int):
+            raw = parse_json(body)
+            if not isinstance(raw, dict):
                 raise ValueError("not an interaction")
+            if problem := interaction_problem(raw):
+                raise ValueError(problem)
+            ix = cast(Interaction, raw)  # its shape checked just above
             return web.json_response(await self._dispatch(ix, time.monotonic()))
         except (ValueError, KeyError, TypeError) as exc:  # WireError is a ValueError
             log.info("malformed Discord interaction: %s", exc)

@@ -151,7 +151,7 @@ class DiscordAPI:
                     if resp.status < 300:
                         return body
                     delay = self._delay(resp, body, attempt)
-                    error = DiscordHTTPError(resp.status, method, path, body)
+                    error: DiscordError = DiscordHTTPError(resp.status, method, path, body)
             except aiohttp.ClientConnectorError as exc:
                 delay, error = self._backoff(attempt), _transport_error(method, path, exc)
             except (aiohttp.ClientError, TimeoutError) as exc:

@@ -142,14 +142,15 @@ class DiscordRenderer:
 
     async def _file(self, image: DeliveredImage, index: int, limit: int,
                     prompt: str | None) -> FileUpload:
-        data = await self.store.read(image.image_id)
-        if data is None:
+        stored = await self.store.read(image.image_id)
+        if stored is None:
             raise LookupError(f"image {image.image_id} is gone")
+        data = stored
         content_type, ext = image.content_type, "png"
         if len(data) > limit or max(image.width, image.height) > self.max_side:
             # Only re-encode when the stored PNG does not fit: decoding and encoding a
             # large image costs tens of milliseconds on the delivery path.
-            original, limits = data, ChannelLimits(self.max_side, limit)
+            original, limits = stored, ChannelLimits(self.max_side, limit)
             data, content_type = await asyncio.to_thread(
                 _fit, data, room_for_manifest(limits) if self.sign_copy else limits)
             if self.sign_copy is not None:  # the re-encode dropped the C2PA manifest

@@ -110,7 +110,8 @@ def interaction_channel_id(ix: Interaction) -> str:
 
 
 def display_name(user: User, member: Member | None) -> str:
-    return (member or {}).get("nick") or user.get("global_name") or user["username"]
+    nick = member.get("nick") if member is not None else None
+    return nick or user.get("global_name") or user["username"]
 
 
 # ---- slash commands -> command text ----------------------------------------------------

@@ -199,9 +199,10 @@ class TeamsBot(ActivityHandler):
             if name == "composeExtension/fetchTask":
                 return InvokeResponse(status=200, body=self.compose.fetch_task())
             if name == "composeExtension/submitAction":
-                value = turn_context.activity.value if isinstance(
+                value: dict[str, Any] = turn_context.activity.value if isinstance(
                     turn_context.activity.value, dict) else {}
-                data = value.get("data") if isinstance(value.get("data"), dict) else {}
+                data: dict[str, Any] = value["data"] if isinstance(value.get("data"), dict) \
+                    else {}
                 body = await self.compose.submit(self._turn(turn_context.activity, ""), data)
                 return InvokeResponse(status=200, body=body)
             if name == "healthCheck":
@@ -214,9 +215,11 @@ class TeamsBot(ActivityHandler):
         return InvokeResponse(status=404, body={"error": f"easel does not handle {name!r}"})
 
     async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
-        value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
-        data = dict(action["data"]) if isinstance(action.get("data"), dict) else {}
+        raw = turn_context.activity.value
+        value: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        action: dict[str, Any] = value["action"] if isinstance(value.get("action"), dict) else {}
+        data: dict[str, Any] = dict(action["data"]) if isinstance(action.get("data"), dict) \
+            else {}
         data.setdefault("easel", action.get("verb"))
         found = command_for(data)
         if found is None:

@@ -52,8 +52,8 @@ def battle_card(*, image_urls: list[str], text: str, battle_id: str) -> dict[str
         {"type": "Image", "url": url, "size": "Stretch", "altText": f"picture {side}"},
         {"type": "TextBlock", "text": side, "horizontalAlignment": "Center",
          "weight": "Bolder", "spacing": "None"}]} for url, side in zip(image_urls, "AB", strict=False)]
-    body = [{"type": "TextBlock", "text": text, "wrap": True},
-            {"type": "ColumnSet", "columns": columns}]
+    body: list[dict[str, Any]] = [{"type": "TextBlock", "text": text, "wrap": True},
+                                  {"type": "ColumnSet", "columns": columns}]
     ref = {"generation_id": battle_id}  # the battle, where other buttons name a generation
     return _card(body, [_action(title, "vote", {**ref, "choice": choice})
                         for title, choice in VOTES])

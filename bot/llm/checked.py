@@ -9,6 +9,7 @@ says which backend, what was wrong and what was sent instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.llm import faithful
@@ -33,7 +34,8 @@ class FaithfulBrain:
         prompt = decision.args.get("prompt") if decision.tool == TOOL else None
         if not isinstance(prompt, str) or not prompt.strip():
             return decision
-        fixed, why = enforce(req, prompt, decision.args.get("seed"))
+        # The scan is linear in the words but slow per word: not on the event loop.
+        fixed, why = await asyncio.to_thread(enforce, req, prompt, decision.args.get("seed"))
         if why:
             self.repairs += 1
             log.info("%s rewrite repaired (%s): %r -> %r", decision.backend or self.name,

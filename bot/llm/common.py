@@ -250,6 +250,11 @@ def fit_prompt(prompt: str, max_prompt_tokens: int) -> str:
                 if estimate_clip_tokens(" ".join([*words, word])) > budget:
                     break
                 words.append(word)
+            if not words:  # one word over the whole budget ("xxxx…"): as much as fits
+                word = clause.split()[0]
+                while word and estimate_clip_tokens(word) > budget:
+                    word = word[: len(word) * 3 // 4]
+                words.append(word)
             kept.append(" ".join(words))
         break
     return ", ".join(kept)

@@ -31,6 +31,7 @@ def build_brain(
                 "hub id such as Qwen/Qwen2.5-1.5B-Instruct"
             )
         # Imported here so the rules and openai backends never pay for importing torch.
+        # lazy: only the configured backend loads (torch / HTTP client)
         from bot.llm.transformers_backend import TransformersBrain
 
         primary = TransformersBrain.load(model, max_concurrency=max_concurrency)
@@ -44,6 +45,7 @@ def build_brain(
                 "EASEL_LLM_BASE_URL=http://localhost:11434/v1 EASEL_LLM_MODEL=qwen2.5:1.5b for "
                 "Ollama); EASEL_LLM_API_KEY is optional for local servers"
             )
+        # lazy: only the configured backend loads (torch / HTTP client)
         from bot.llm.openai_compat import OpenAIBrain
 
         # OpenAIBrain bounds its own time (timeout x attempts), so no outer timeout here.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -72,7 +73,9 @@ class TransformersBrain:
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         log.info("loading rewriter model %s on %s", model_path_or_id, device)
         tokenizer = AutoTokenizer.from_pretrained(model_path_or_id)
-        model = AutoModelForCausalLM.from_pretrained(model_path_or_id, dtype=dtype).to(device)
+        model = AutoModelForCausalLM.from_pretrained(model_path_or_id, dtype=dtype)
+        # transformers types `.to` through a decorator whose signature says "a model".
+        model = model.to(torch.device(device))  # type: ignore[arg-type]
         return cls(model, tokenizer, max_concurrency=max_concurrency, max_new_tokens=max_new_tokens)
 
     def messages(self, req: BrainRequest) -> list[dict[str, Any]]:
@@ -81,12 +84,12 @@ class TransformersBrain:
 
     def render(self, req: BrainRequest) -> str:
         """The exact text the model reads; useful when a template misbehaves."""
-        return self.tokenizer.apply_chat_template(
+        return str(self.tokenizer.apply_chat_template(
             self.messages(req),
             tools=[spec.json_schema() for spec in offered_tools(req)],
             add_generation_prompt=True,
             tokenize=False,
-        )
+        ))
 
     async def decide(self, req: BrainRequest) -> Decision:
         async with self._slots:
@@ -103,7 +106,7 @@ class TransformersBrain:
         """Blocking greedy generation: the new text, and whether it ended with end-of-turn."""
         try:
             with self._tokenizer_lock:
-                inputs = self.tokenizer.apply_chat_template(
+                encoded = self.tokenizer.apply_chat_template(
                     self.messages(req),
                     tools=[spec.json_schema() for spec in offered_tools(req)],
                     add_generation_prompt=True,
@@ -112,7 +115,9 @@ class TransformersBrain:
                 )
         except Exception as exc:  # a template that cannot render tools is a setup problem
             raise BrainError(f"chat template failed: {exc}") from exc
-        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
+        if not isinstance(encoded, Mapping):  # return_dict=True gives a BatchEncoding
+            raise BrainError(f"chat template gave {type(encoded).__name__}, not tensors")
+        inputs = {k: v.to(self.model.device) for k, v in encoded.items()}
         prompt_len = inputs["input_ids"].shape[-1]
         with torch.inference_mode():
             output = self.model.generate(
@@ -129,7 +134,7 @@ class TransformersBrain:
             # Tool-call tags like <tool_call> are ordinary added tokens, so skipping special
             # tokens drops end-of-turn markers but keeps the call.
             text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return text, finished
+        return str(text), finished
 
     async def aclose(self) -> None:
         return None

@@ -21,8 +21,10 @@ import secrets
 from dataclasses import replace
 from typing import Any, Protocol
 
+from bot.arena.board import board_text
 from bot.arena.entries import ArenaEntry
 from bot.arena.model import Battle, BattleState, Choice
+from bot.arena.ratings import build_board
 from bot.arena.store import ArenaStore, VoteOutcome
 from bot.llm.base import Brain, BrainRequest
 from bot.llm.profiles import PromptProfile
@@ -190,9 +192,6 @@ class ArenaTurns:
 
     # ---- /arena board --------------------------------------------------------------------
     async def board(self, category: str | None) -> Response:
-        from bot.arena.board import board_text
-        from bot.arena.ratings import build_board
-
         battles = await self.battles.list_battles(category)
         # A thousand bootstrap fits: CPU work, off the event loop.
         board = await asyncio.to_thread(build_board, battles, category=category)

@@ -58,12 +58,27 @@ def _parse_indexed(name: str, rest: str) -> Command:
     m = re.match(r"^#?([0-9]+)\b\s*(.*)$", rest.strip(), re.S)
     cmd = Command(name, text=rest.strip())
     if m:
-        index = int(m.group(1))
-        if not 1 <= index <= 9:
-            cmd.error = f"there is no image {index}; results have 1 to 4 images"
-        cmd.options["index"] = str(index)
+        index = whole(m.group(1), 3)
+        if index is None or not 1 <= index <= 9:
+            cmd.error = f"there is no image {_shown(m.group(1))}; results have 1 to 4 images"
+        else:
+            cmd.options["index"] = str(index)
         cmd.text = m.group(2).strip()
     return cmd
+
+
+MAX_SEED = 2**63 - 1
+
+
+def whole(value: str, max_digits: int) -> int | None:
+    """`value` as a whole number when it is 1 to `max_digits` ASCII digits; else None.
+    (str.isdigit() takes "²" and "٣", and int() refuses 5,000 digits with a ValueError.)"""
+    return int(value) if re.fullmatch(rf"[0-9]{{1,{max_digits}}}", value) else None
+
+
+def _shown(value: str) -> str:
+    """A user's value, quoted back without repeating all 5,000 characters of it."""
+    return value if len(value) <= 24 else value[:24] + "…"
 
 
 def _parse_imagine(rest: str) -> Command:
@@ -91,10 +106,12 @@ def _parse_imagine(rest: str) -> Command:
         i += 1
     prompt = " ".join(words[i:]).strip()
     cmd = Command("imagine", text=prompt, options=options, raw=raw)
-    if "n" in options and not options["n"].isdigit():
-        cmd.error = f"--n must be a number, not {options['n']!r}"
-    elif "seed" in options and not options["seed"].isdigit():
-        cmd.error = f"--seed must be a whole number, not {options['seed']!r}"
+    seed = whole(options.get("seed", "0"), 19)
+    if "n" in options and whole(options["n"], 3) is None:
+        cmd.error = f"--n must be a number, not {_shown(options['n'])!r}"
+    elif seed is None or seed > MAX_SEED:
+        cmd.error = f"--seed must be a whole number from 0 to {MAX_SEED}, not " \
+                    f"{_shown(options['seed'])!r}"
     return cmd
 
 
@@ -117,8 +134,8 @@ def image_options(options: dict[str, str], limits: CommandLimits) -> dict[str, A
     if "model" in options:
         _engine_name(options["model"], limits, "--model")
     if "n" in options:
-        n = int(options["n"])
-        if not 1 <= n <= limits.max_images:
+        n = whole(options["n"], 3)
+        if n is None or not 1 <= n <= limits.max_images:
             raise CommandError(f"--n must be between 1 and {limits.max_images}.")
         out["n"] = n
     if "size" in options:
@@ -128,7 +145,10 @@ def image_options(options: dict[str, str], limits: CommandLimits) -> dict[str, A
             raise CommandError(f"--size: {exc}.") from exc
         out["size"] = f"{w}x{h}"
     if "seed" in options:
-        out["seed"] = int(options["seed"])
+        seed = whole(options["seed"], 19)
+        if seed is None or seed > MAX_SEED:
+            raise CommandError(f"--seed must be a whole number from 0 to {MAX_SEED}.")
+        out["seed"] = seed
     return out
 
 
@@ -161,9 +181,10 @@ def _setting(name: str, value: str, limits: CommandLimits) -> Any:
             raise CommandError(f"{name} must be on or off.")
         return value in _ON
     if name == "n":
-        if not value.isdigit() or not 1 <= int(value) <= limits.max_images:
+        n = whole(value, 3)
+        if n is None or not 1 <= n <= limits.max_images:
             raise CommandError(f"n must be a number from 1 to {limits.max_images}.")
-        return int(value)
+        return n
     if name == "size":
         try:
             w, h = parse_size(value, limits.max_side)
@@ -171,9 +192,10 @@ def _setting(name: str, value: str, limits: CommandLimits) -> Any:
             raise CommandError(f"size: {exc}.") from exc
         return f"{w}x{h}"
     if name == "steps":
-        if not value.isdigit() or not 1 <= int(value) <= limits.max_steps:
+        steps = whole(value, 3)
+        if steps is None or not 1 <= steps <= limits.max_steps:
             raise CommandError(f"steps must be a number from 1 to {limits.max_steps}.")
-        return int(value)
+        return steps
     if name == "model":
         if value == "default":
             return None

@@ -150,13 +150,13 @@ class Recovery:
     async def _finish(self, rec: JobRecord, job: ImageJob) -> Reply:
         c: dict[str, Any] = rec.context
         scope = _scope(c)
-        # The studio's context: what the picture stores is noted for the user (/forget).
-        ctx = self.studio.context(scope, None, c.get("steps"), c.get("engine"))
         plan = Plan(c.get("plan_engine"), bool(c.get("reproducible", True)),
                     list(c.get("notes") or []))
         try:
             if await self.records.cancelled(rec.id):  # from a process that saw it
                 raise JobCancelled("cancelled before its bot process stopped")
+            # The studio's context: what the picture stores is noted for the user (/forget).
+            ctx = self.studio.context(scope, None, c.get("steps"), c.get("engine"))
             handle = await self.runner.submit(job, admitted=True)
             result = await handle.result()
             parent = await self.tool.store.read(c["parent_image"]) if c.get("parent_image") \

@@ -100,7 +100,8 @@ def models_text(lines: list[EngineLine], current: str) -> str:
 
 
 def friendly_args_error(msg: str) -> str:
-    return f"I couldn't use those options: {msg.removeprefix('bad arguments for generate_image: ')}."
+    """A tool's refusal of its arguments, already in words (tools/base.py `in_words`)."""
+    return f"I couldn't make that picture: {msg.removeprefix('bad arguments for generate_image: ')}."
 
 
 def shorten(message: str, limit: int) -> str:

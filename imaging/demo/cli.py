@@ -16,6 +16,7 @@ def _print(line: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # lazy: torch training and evaluation load only for their command
     from imaging.demo.train import train
 
     out = train(args.out, args.steps, resume=not args.restart, device=args.device,
@@ -26,7 +27,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    # lazy: torch training and evaluation load only for their command
     from imaging.demo import default_model_dir
+
+    # lazy: torch training and evaluation load only for their command
     from imaging.demo.evaluate import evaluate
 
     model = args.model or default_model_dir()
@@ -37,6 +41,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(text + "\n")
     if args.card:
+        # lazy: torch training and evaluation load only for their command
         from imaging.demo.card import write_card
 
         _print(f"wrote {write_card(model, results)}")
@@ -45,6 +50,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
+    # lazy: torch training and evaluation load only for their command
     from imaging.demo import copy_model
 
     path = copy_model(args.path)

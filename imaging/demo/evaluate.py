@@ -170,7 +170,10 @@ def evaluate(model_path: Path | str, *, n: int = 150, n_edits: int = 60, steps: 
              seed: int = 1234,
              strengths: tuple[float, ...] = (0.4, 0.6, 0.7, 0.8),
              shape_cache: Path | None = None, report: Report = print) -> dict[str, Any]:
+    # lazy: torch, only when evaluating
     from imaging.demo import recommended_settings
+
+    # lazy: torch, only when evaluating
     from imaging.demo.model import load_demo_pipeline
 
     # Unless told otherwise, measure the model as easel runs it (its marker's settings).

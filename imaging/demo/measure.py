@@ -131,10 +131,12 @@ def build_shape_classifier() -> Any:  # -> torch.nn.Module
 
 def _shape_samples(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Silhouettes as the evaluation will see them: measured from renders, not drawn."""
+    # lazy: the scene renderer, only when measuring
     from imaging.demo.scenes import render, sample_scene
 
     rng = np.random.default_rng(seed)
-    xs, ys = [], []
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
     while len(xs) < n:
         scene = sample_scene(rng, "any")
         m = measure(render(scene, rng)[0])
@@ -190,6 +192,7 @@ def classify_shapes(model: Any, masks: list[np.ndarray]) -> list[str | None]:
 def shape_templates() -> dict[str, np.ndarray]:
     """Each thing's silhouette (as `mask_crop` sees it) from one clean render: a cheap,
     training-free shape check for tests (the CNN above is the evaluation's measure)."""
+    # lazy: the scene renderer, only when measuring
     from imaging.demo.scenes import Scene, Thing, render
 
     rng = np.random.default_rng(0)

@@ -9,8 +9,9 @@ like a real picture's. Both take a numpy `Generator`, so a seed fixes the data s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -69,7 +70,10 @@ def _contrast_ok(colour: str, background: str, position: str, size: str) -> bool
     return float(np.sqrt(((rows[lo:hi] - rgb) ** 2).sum(-1)).min()) >= MIN_CONTRAST
 
 
-def _pick(rng: np.random.Generator, items: tuple[str, ...] | list[str]) -> str:
+_T = TypeVar("_T")
+
+
+def _pick(rng: np.random.Generator, items: Sequence[_T]) -> _T:
     return items[int(rng.integers(len(items)))]
 
 
@@ -77,7 +81,7 @@ def sample_thing(rng: np.random.Generator, background: str, split: Split,
                  position: str | None = None, size: str | None = None) -> Thing:
     for _ in range(1000):
         if split == "heldout":
-            colour, shape = _pick(rng, sorted(HELD_OUT))  # type: ignore[misc]
+            colour, shape = _pick(rng, sorted(HELD_OUT))
         else:
             colour, shape = _pick(rng, [c.name for c in COLOURS]), _pick(rng, SHAPES)
             if split == "train" and (colour, shape) in HELD_OUT:
@@ -198,18 +202,18 @@ def _draw_thing(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, shape: str
 
     def ellipse(u0: float, v0: float, u1: float, v1: float, fill: RGB) -> None:
         for d, f in ((draw, fill), (mask, 255)):
-            d.ellipse([p(u0, v0), p(u1, v1)], fill=f)  # type: ignore[arg-type]
+            d.ellipse([p(u0, v0), p(u1, v1)], fill=f)
 
     def circle(u: float, v: float, r: float, fill: RGB) -> None:
         ellipse(u - r, v - r, u + r, v + r, fill)
 
     def poly(points: list[tuple[float, float]], fill: RGB) -> None:
         for d, f in ((draw, fill), (mask, 255)):
-            d.polygon([p(u, v) for u, v in points], fill=f)  # type: ignore[arg-type]
+            d.polygon([p(u, v) for u, v in points], fill=f)
 
     def rect(u0: float, v0: float, u1: float, v1: float, fill: RGB) -> None:
         for d, f in ((draw, fill), (mask, 255)):
-            d.rectangle([p(u0, v0), p(u1, v1)], fill=f)  # type: ignore[arg-type]
+            d.rectangle([p(u0, v0), p(u1, v1)], fill=f)
 
     dark = _darken(rgb, (25, 25, 25), (95, 95, 95))
     if shape == "sun":
@@ -245,7 +249,7 @@ def _draw_thing(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, shape: str
     elif shape == "car":
         poly([(-0.28, 0.0), (0.3, 0.0), (0.17, -0.24), (-0.15, -0.24)], rgb)
         for d, f in ((draw, rgb), (mask, 255)):
-            d.rounded_rectangle([p(-0.5, -0.02), p(0.5, 0.26)], radius=0.08 * side, fill=f)  # type: ignore[arg-type]
+            d.rounded_rectangle([p(-0.5, -0.02), p(0.5, 0.26)], radius=0.08 * side, fill=f)
         circle(-0.27, 0.27, 0.12, dark)
         circle(0.27, 0.27, 0.12, dark)
     elif shape == "fish":

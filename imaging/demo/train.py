@@ -174,7 +174,10 @@ def pick_device(requested: str = "auto") -> str:
 def build_data(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Pictures (n * renders, 64, 64, 3) uint8, where their things are on the latent grid
     (n * renders, 16, 16) bool, and the caption of each group of renders."""
+    # lazy: torch model code, only when training
     from imaging.demo.model import VAE_FACTOR
+
+    # lazy: torch model code, only when training
     from imaging.demo.scenes import make_dataset, render
 
     rng = np.random.default_rng(cfg.seed)
@@ -211,6 +214,7 @@ def train_vae(cfg: TrainConfig, images: np.ndarray, work: Path, device: str,
               report: Report) -> Any:
     import torch
 
+    # lazy: torch model code, only when training
     from imaging.demo.model import build_vae
 
     path = work / "vae.pt"
@@ -271,6 +275,7 @@ def encode_data(cfg: TrainConfig, images: np.ndarray, captions: list[str], vae: 
     """Latents of every picture and token embeddings of every caption (plus the empty one)."""
     import torch
 
+    # lazy: torch model code, only when training
     from imaging.demo.text_encoder import encode, load_text_encoder, load_tokenizer
 
     path = work / "encoded.pt"
@@ -288,7 +293,8 @@ def encode_data(cfg: TrainConfig, images: np.ndarray, captions: list[str], vae: 
     scale = float(1.0 / latents.std())
     report(f"[encode] {len(latents)} latents, std {1 / scale:.3f} ({time.monotonic() - t0:.0f}s)")
     t0 = time.monotonic()
-    tokenizer, encoder = load_tokenizer(), load_text_encoder().to(device)
+    # transformers types `.to` through a decorator whose signature says "a model".
+    tokenizer, encoder = load_tokenizer(), load_text_encoder().to(device)  # type: ignore[arg-type]
     emb = encode([*captions, ""], tokenizer, encoder)
     report(f"[encode] {len(captions)} captions ({time.monotonic() - t0:.0f}s)")
     state = {"key": key, "latents": latents.half(), "scale": scale,
@@ -366,6 +372,7 @@ def train_unet(cfg: TrainConfig, enc: dict[str, Any], masks: np.ndarray, work: P
 
     import torch
 
+    # lazy: torch model code, only when training
     from imaging.demo.model import (
         UNET_VERSION,
         build_inference_scheduler,
@@ -492,6 +499,7 @@ def train(out_dir: Path | str, steps: int | None = None, *, resume: bool = True,
     del images
     vae.register_to_config(scaling_factor=enc["scale"])
 
+    # lazy: torch model code, only when training
     from imaging.demo.model import save_model
 
     stage_seconds = {}

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from diffusers import DiffusionPipeline
 from PIL import Image
 
 from imaging.demo import display_size as demo_sizes
@@ -27,6 +27,7 @@ from imaging.engine import (
     StepCallback,
     StepInfo,
 )
+from imaging.engines.diffusers_loading import Pipeline
 from imaging.engines.diffusers_loading import load_error as _load_error
 from imaging.engines.diffusers_loading import pick_device as _pick_device
 from imaging.engines.diffusers_loading import pick_dtype as _pick_dtype
@@ -36,7 +37,7 @@ from imaging.engines.threaded import DeviceThread, ThreadedEngine
 log = logging.getLogger(__name__)
 
 
-def _accepts(pipe: Any, name: str) -> bool:
+def _accepts(pipe: Pipeline, name: str) -> bool:
     import inspect
 
     return name in inspect.signature(pipe.__call__).parameters
@@ -46,7 +47,7 @@ class DiffusersEngine(ThreadedEngine):
     """Text-to-image with a diffusers pipeline. `generate` blocks (the device thread);
     `agenerate` hops there."""
 
-    def __init__(self, pipe: DiffusionPipeline, *, name: str, device: str,
+    def __init__(self, pipe: Pipeline, *, name: str, device: str,
                  default_steps: int = 4, guidance_scale: float = 0.0, max_batch_images: int = 8,
                  render_side: int | None = None,
                  display_size: tuple[int, int] | None = None,
@@ -105,6 +106,7 @@ class DiffusersEngine(ThreadedEngine):
         try:
             if demo is not None:
                 # The trained demo model leaves its text encoder to a pip package.
+                # lazy: only the built-in demo model needs its pipeline
                 from imaging.demo.model import load_demo_pipeline
 
                 pipe = load_demo_pipeline(path, dtype=torch_dtype)
@@ -170,15 +172,17 @@ class DiffusersEngine(ThreadedEngine):
         side = max(64, min(w, h) // 4 // 8 * 8)
         if self.render_side is not None:
             side = self.default_size[0]
-        self.generate([ImageRequest("warm-up", width=side, height=side, steps=1,
-                                    guidance_scale=self.guidance_scale)])
+        started = time.perf_counter()
+        self.generate([req := ImageRequest("warm-up", width=side, height=side, steps=1,
+                                           guidance_scale=self.guidance_scale)])
+        self.warm_up_timing = (req, time.perf_counter() - started)  # the first ETAs' speed
         self._fit_previewer()
 
     def _fit_previewer(self) -> LatentPreviewer | None:
         if not self._preview_fitted:
             self._preview_fitted = True
             try:
-                self.previewer = LatentPreviewer.fit(self.pipe.vae)
+                self.previewer = LatentPreviewer.fit(self.pipe.components["vae"])
             except Exception:  # an exotic VAE: no previews, still pictures
                 log.warning("no previews for %s: the latent map could not be fitted",
                             self.name, exc_info=True)
@@ -280,7 +284,7 @@ class DiffusersEngine(ThreadedEngine):
                 out = pipe(**call)
         except Interrupted:
             raise  # every job of the batch was cancelled: not a failure
-        except torch.cuda.OutOfMemoryError as exc:  # type: ignore[attr-defined]
+        except torch.cuda.OutOfMemoryError as exc:
             raise GenerationError("the GPU ran out of memory; try fewer or smaller images") from exc
         except Exception as exc:
             log.exception("pipeline call failed")

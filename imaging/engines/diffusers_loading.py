@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from imaging.engine import EngineLoadError
+
+
+class Pipeline(Protocol):
+    """What the engine uses of a diffusers pipeline: every text-to-image pipeline (and its
+    image-to-image twin from `from_pipe`) has these. diffusers' own `DiffusionPipeline`
+    declares no `__call__`, so it cannot be the type."""
+
+    components: dict[str, Any]
+
+    def __call__(self, **kwargs: Any) -> Any: ...
 
 
 def pick_device(requested: str) -> str:

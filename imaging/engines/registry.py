@@ -23,7 +23,11 @@ from imaging.engine import (
     LocalImageEngine,
     StepCallback,
 )
+from imaging.engines.azure_auth import entra_headers
+from imaging.engines.comfyui import ComfyUIEngine
+from imaging.engines.comfyui_workflow import Workflow, WorkflowError
 from imaging.engines.config import EnginesFile, EngineSpec, parse_size_option
+from imaging.engines.openai_images import OpenAIImagesEngine, limits_for
 from imaging.engines.threaded import DeviceThread, ThreadedEngine
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,11 @@ class Variant(ThreadedEngine):
     def warm_up(self) -> None:
         self.inner.warm_up()
 
+    @property
+    def warm_up_timing(self) -> Any:
+        """The shared pipeline's timed warm-up: its speed is this variant's too."""
+        return getattr(self.inner, "warm_up_timing", None)
+
 
 EntraHeaders = Callable[[EngineSpec], Callable[[], Awaitable[dict[str, str]]]]
 
@@ -126,8 +135,6 @@ def build_engines(file: EnginesFile, load_local: LocalLoader,
     """Blocking (local models load here). Raises `EngineLoadError` naming the entry.
     `headers_for_entra`: Azure's Entra ID token headers (default: azure-identity)."""
     if headers_for_entra is None:
-        from imaging.engines.azure_auth import entra_headers
-
         headers_for_entra = entra_headers
     loaded: dict[tuple[Any, ...], LocalImageEngine] = {}
     threads: dict[str, DeviceThread] = {}
@@ -164,8 +171,6 @@ def _local(spec: EngineSpec, load_local: LocalLoader,
 
 
 def _openai(spec: EngineSpec, headers_for_entra: EntraHeaders) -> ImageEngine:
-    from imaging.engines.openai_images import OpenAIImagesEngine, limits_for
-
     if spec.kind == "openai":
         base = str(spec.option("base_url", "https://api.openai.com/v1")).rstrip("/")
         model = str(spec.option("model"))
@@ -192,9 +197,6 @@ def _openai(spec: EngineSpec, headers_for_entra: EntraHeaders) -> ImageEngine:
 
 
 def _comfyui(spec: EngineSpec) -> ImageEngine:
-    from imaging.engines.comfyui import ComfyUIEngine
-    from imaging.engines.comfyui_workflow import Workflow, WorkflowError
-
     try:
         workflow = Workflow.load(spec.path("workflow"))  # type: ignore[arg-type]
         edit_path = spec.path("edit_workflow")

@@ -16,8 +16,11 @@ from imaging.engine import ImageRequest
 # Weight of the newest batch: a few batches are enough to follow a change, one odd batch
 # (a GC pause, a cold cache) moves the estimate by a third at most.
 ALPHA = 0.3
-# Before anything ran: a pessimistic CPU figure for the built-in 64 px demo model.
-PRIOR_S_PER_PIXEL_STEP = 0.05 / (64 * 64)
+# Before anything ran (and before a warm-up timed the engine, see `seed`): a pessimistic
+# CPU figure for the built-in demo model, 0.05 s per image-step. Per *output* pixel, as
+# every rate here is: the demo draws 64 px and shows 256 px, so dividing by 64 × 64 made
+# a first 256 px picture look 16 times slower than it is ("about 13 s" for 0.5 s).
+PRIOR_S_PER_PIXEL_STEP = 0.05 / (256 * 256)
 
 
 class Throughput:
@@ -26,10 +29,16 @@ class Throughput:
         self._rate: dict[Hashable, float] = {}  # seconds per image-step, per batch key
         self._per_pixel: float | None = None  # seconds per pixel-step, over all keys
         self.per_image: float | None = None  # wall seconds per image, for /models
+        self._seed_key: Hashable | None = None  # set while only the warm-up was timed
 
     def observe(self, reqs: list[ImageRequest], seconds: float) -> None:
         if not reqs or seconds <= 0:
             return
+        if self._seed_key is not None:
+            # The first real batch replaces the warm-up's figure rather than averaging
+            # with it: a warm-up also pays for the engine's first-call initialisation.
+            self._rate.pop(self._seed_key, None)
+            self._per_pixel = self._seed_key = None
         images = sum(r.n for r in reqs)
         per_image = seconds / images
         self.per_image = per_image if self.per_image is None else \
@@ -42,6 +51,17 @@ class Throughput:
         per_pixel = rate / _pixels(reqs[0])
         self._per_pixel = per_pixel if self._per_pixel is None else \
             self._per_pixel + self.alpha * (per_pixel - self._per_pixel)
+
+    def seed(self, req: ImageRequest, seconds: float) -> None:
+        """A first estimate from the engine's warm-up at start-up (one request, timed),
+        for as long as no real batch has run: it sets the rates, not the seconds per
+        image /models shows, since a one-step warm-up is no picture."""
+        if seconds <= 0 or self._per_pixel is not None:
+            return
+        rate = seconds / (max(1, req.n) * max(1, req.steps))
+        self._seed_key = req.batch_key()
+        self._rate[self._seed_key] = rate
+        self._per_pixel = rate / _pixels(req)
 
     def seconds_per_image_step(self, req: ImageRequest) -> float:
         rate = self._rate.get(req.batch_key())

@@ -40,6 +40,9 @@ class LocalJobRunner(QueueingRunner):
                          clock=clock)
         self.engine = engine
         self.remote = remote
+        timing = getattr(engine, "warm_up_timing", None)  # (request, seconds) at start-up
+        if timing is not None:
+            self.throughput.seed(*timing)
         self.concurrency = concurrency or engine.max_concurrency
         self.preview_interval_s = preview_interval_s
         self.batches_run = 0

@@ -70,7 +70,9 @@ def deploy(app: str, config: WorkerConfig, scale: Scale, *, blocking_timeout_s: 
         # size; that counts images, not calls.) Raise it, with a batch wait, to let small
         # batches from several bot processes share a pipeline call.
         "max_ongoing_requests": 1,
-        "request_router_config": RequestRouterConfig(request_router_class=serve_routing.PATH),
+        # An import path is documented and works; Ray's annotation names only a dict.
+        "request_router_config": RequestRouterConfig(
+            request_router_class=serve_routing.PATH),  # type: ignore[arg-type]
     }
     if scale.autoscaling:
         options["autoscaling_config"] = {
@@ -80,7 +82,8 @@ def deploy(app: str, config: WorkerConfig, scale: Scale, *, blocking_timeout_s: 
     else:
         options["num_replicas"] = scale.replicas
     serve.start(proxy_location=ProxyLocation.Disabled)
-    worker = ImageWorker.options(**options).bind(asdict(config))
+    deployment: Any = ImageWorker  # a Serve Deployment (its decorator's types say a class)
+    worker = deployment.options(**options).bind(asdict(config))
     serve.run(worker, name=app, route_prefix=None, blocking=False)
     serve.status()  # raises early on a broken controller
     _wait_running(app, blocking_timeout_s)

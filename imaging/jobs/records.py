@@ -22,10 +22,16 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from imaging.jobs.model import ImageJob
-from imaging.jobs.wire import from_json_safe, request_from_dict, request_to_dict, to_json_safe
+from imaging.jobs.wire import (
+    WireRequest,
+    from_json_safe,
+    request_from_dict,
+    request_to_dict,
+    to_json_safe,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -118,7 +124,7 @@ class JobRecords:
     async def create(self, job: ImageJob, context: dict[str, Any]) -> None:
         await self._open_record(job.id, job.user, context, tenant=job.tenant,
                                 engine=job.engine,
-                                request=to_json_safe(request_to_dict(job.request)))
+                                request=to_json_safe(dict(request_to_dict(job.request))))
 
     async def create_turn(self, turn_id: str, user: str, context: dict[str, Any]) -> None:
         """A turn whose one reply needs several jobs (an arena battle): recorded as a
@@ -141,7 +147,8 @@ class JobRecords:
     async def open_jobs(self) -> list[JobRecord]:
         cutoff = time.time() - RECORD_TTL_S
         await self.redis.zremrangebyscore(self._open, "-inf", cutoff)
-        ids = await self.redis.zrange(self._open, 0, -1)
+        ids = [i for i in await self.redis.zrange(self._open, 0, -1)
+               if isinstance(i, (bytes, str))]  # members only (no scores were asked for)
         if not ids:
             return []
         raws = await self.redis.mget([self._key(_text(i)) for i in ids])
@@ -233,8 +240,10 @@ def _text(value: bytes | str) -> str:
 
 def _record(raw: bytes | str) -> JobRecord:
     data = json.loads(raw)
-    job = ImageJob(request_from_dict(from_json_safe(data["request"])), data["user"],
-                   data.get("tenant"), engine=data.get("engine"), id=data["id"]) \
-        if "request" in data else None
+    job = None
+    if "request" in data:  # a turn of several jobs (an arena battle) has none
+        wire = cast(WireRequest, from_json_safe(data["request"]))
+        job = ImageJob(request_from_dict(wire), data["user"], data.get("tenant"),
+                       engine=data.get("engine"), id=data["id"])
     return JobRecord(data["id"], job, data.get("context") or {}, data["owner"],
                      int(data.get("attempts", 1)), float(data.get("created", 0.0)))

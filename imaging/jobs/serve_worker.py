@@ -36,6 +36,7 @@ from imaging.engines.diffusers import DiffusersEngine
 from imaging.jobs.batch import RunningBatch
 from imaging.jobs.gate import BatchGate
 from imaging.jobs.wire import (
+    BatchInfo,
     WireJob,
     WireRequest,
     WorkerCall,
@@ -115,8 +116,9 @@ class ImageWorker:
             self.replica = serve.get_replica_context().replica_id.unique_id
         except Exception:  # outside Serve (unit use)
             self.replica = secrets.token_hex(4)
-        self._batched.set_max_batch_size(self.config.max_batch_images)  # images, not calls
-        self._batched.set_batch_wait_timeout_s(self.config.batch_wait_s)
+        batched = self._batched
+        batched.set_max_batch_size(self.config.max_batch_images)  # images, not calls
+        batched.set_batch_wait_timeout_s(self.config.batch_wait_s)
 
     def describe(self) -> WorkerInfo:
         """The engine as the bot needs to know it (sizes, steps, limits), loaded nowhere else."""
@@ -144,8 +146,7 @@ class ImageWorker:
             self._gate.left(door)  # if its batch had not started yet
             raise
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0, batch_size_fn=_images)
-    async def _batched(self, calls: list[WorkerCall]) -> AsyncIterator[list[Any]]:
+    async def _run_batch(self, calls: list[WorkerCall]) -> AsyncIterator[list[Any]]:
         """Calls that reached the replica together: their jobs in one list, grouped by
         batch key, one pipeline call per group; each call hears its own jobs' events."""
         self.batches += 1
@@ -167,6 +168,11 @@ class ImageWorker:
             for j in jobs:
                 self._cancelled.discard(j["id"])
             self._gate.finished()
+
+    # Serve's batch queue around `_run_batch`. Ray types `serve.batch` for plain functions
+    # of lists, not for the async-generator methods it supports, so it is typed Any here.
+    _batched: Any = serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0,
+                                batch_size_fn=_images)(_run_batch)  # type: ignore[arg-type]
 
     async def _run_group(self, jobs: list[WireJob], group: list[int], batch_id: str
                          ) -> AsyncIterator[dict[int, WorkerEvent]]:
@@ -226,8 +232,8 @@ class ImageWorker:
         await future
         seconds = time.perf_counter() - t0
         if kind == "done":
-            batch = {"id": batch_id, "jobs": len(group), "replica": self.replica,
-                     "seconds": seconds}
+            batch = BatchInfo(id=batch_id, jobs=len(group), replica=self.replica,
+                              seconds=seconds)
             yield {i: {"type": "result", "job": jobs[i]["id"],
                        "images": [image_to_wire(im) for im in res.images], "seeds": res.seeds,
                        "revised_prompt": res.revised_prompt, "batch": batch}
@@ -265,4 +271,5 @@ def _key(request: WireRequest) -> tuple[object, ...]:
 def app_builder(args: dict[str, Any]) -> Any:
     """`serve deploy deploy/ray/serve.yaml`'s entry: the worker bound to its config (the
     YAML's `args`, the same fields as `WorkerConfig`)."""
-    return ImageWorker.bind(dict(args or {}))
+    deployment: Any = ImageWorker  # a Serve Deployment (its decorator's types say a class)
+    return deployment.bind(dict(args or {}))

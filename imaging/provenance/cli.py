@@ -32,6 +32,7 @@ def _config(args: argparse.Namespace, defaults: ConfigFactory | None) -> Provena
 
 
 def cmd_verify(args: argparse.Namespace, defaults: ConfigFactory | None) -> int:
+    # lazy: c2pa loads only for the verify command
     from imaging.provenance.service import Provenance
 
     try:

@@ -201,7 +201,7 @@ def _configured(config: ProvenanceConfig) -> SigningKeys:
     except (OSError, ValueError, TypeError) as exc:
         raise KeyConfigError(f"cannot read the C2PA certificate or key: {exc}") from exc
     alg = _alg_for(key)
-    if certs[0].public_key() != key.public_key():  # type: ignore[union-attr]
+    if certs[0].public_key() != key.public_key():
         raise KeyConfigError("the C2PA key does not belong to the first certificate")
     if certs[0].not_valid_after_utc <= dt.datetime.now(dt.UTC):
         raise KeyConfigError(f"the C2PA certificate expired on {certs[0].not_valid_after_utc}")

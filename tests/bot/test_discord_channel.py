@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image
 
 from imaging.engines.threaded import ThreadedEngine
+from tests.support.engines import Broken
 
 APP_ID = "1187001185010651136"
 GUILD_ID = "1187001377998733342"
@@ -479,11 +480,7 @@ async def test_quick_answers_are_private_and_immediate(discord_app: DiscordApp):
 async def test_failures_are_told_privately_and_the_placeholder_goes(discord_app: DiscordApp):
     d = discord_app
 
-    def broken(reqs, on_step=None):
-        raise RuntimeError("CUDA error: device-side assert triggered")
-
-    d.services.runner.engine = type("Broken", (), {"generate": staticmethod(broken),
-                                                   "max_batch_images": 8})()
+    d.services.runner.engine = Broken()
     ix = d.command("imagine", prompt="a cat")
     assert await d.post(ix) == (200, {"type": 5})
     await d.fake.wait_for(lambda c: c.token == ix["token"] and c.method == "DELETE")

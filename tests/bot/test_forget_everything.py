@@ -119,3 +119,24 @@ async def _copies_go_with_the_original(store) -> None:
     assert copy_id != original.image_id and await store.read(copy_id) is not None
     assert await store.delete([original.image_id]) == 1
     assert await store.read(copy_id) is None
+
+
+async def test_forget_deletes_the_job_records_noted_for_the_user(tmp_path, redis_client):
+    from bot.pipeline.forget import forget_everything
+    from imaging.engine import ImageRequest
+    from imaging.jobs.model import ImageJob
+    from imaging.jobs.records import JobRecords
+
+    records = JobRecords(redis_client, owner="bot-1")
+    store = StorageConversationStore(EtagMemoryStorage())
+    mine, theirs = ImageJob(ImageRequest("a red kite"), "ada"), \
+        ImageJob(ImageRequest("a blue kite"), "bob")
+    for job, user in ((mine, "user/ada"), (theirs, "user/bob")):
+        await store.own(user, "job", [job.id])  # as the image tool does, before recording
+        await records.create(job, {"user_text": job.request.prompt})
+    assert await records.claim(mine.id)
+    said = await forget_everything(store, FileImageStore(tmp_path), records, "user/ada")
+    assert "0 images" in said
+    assert await records.get(mine.id) is None and not await records.delivered(mine.id)
+    assert await records.get(theirs.id) is not None
+    assert [r.id for r in await records.open_jobs()] == [theirs.id]

@@ -65,7 +65,7 @@ def test_uploads_are_fitted_for_editing() -> None:
     img = prepare_upload(_png((2000, 1003)), max_side=1024)
     assert img.mode == "RGB" and img.size == (1024, 512)  # 1024x513 -> multiples of 8
     assert prepare_upload(_png((30, 30)), max_side=1024).size == (64, 64)
-    with pytest.raises(UploadError, match="not a readable image"):
+    with pytest.raises(UploadError, match="PNG, JPEG and WebP"):
         prepare_upload(b"GIF89a but not really", max_side=1024)
 
 

@@ -7,6 +7,7 @@ import io
 import aiohttp
 from PIL import Image
 
+from tests.support.engines import Broken
 from tests.support.helpers import card_images, card_prompt, card_seeds, decode, is_result
 from tests.support.helpers import post_activity as _post
 
@@ -114,11 +115,7 @@ async def test_generation_failure_is_told_to_the_user(
         app_factory, settings_factory, connector, activity_factory):
     running = await app_factory(settings_factory())
 
-    def broken(reqs, on_step=None):
-        raise RuntimeError("CUDA error: device-side assert triggered")
-
-    running.services.runner.engine = type("Broken", (), {
-        "generate": staticmethod(broken), "max_batch_images": 8})()
+    running.services.runner.engine = Broken()
     await _post(running.url, activity_factory("/imagine a cat"))
     msg = await connector.wait_for(lambda a: a.get("type") == "message" and "Sorry" in (a.get("text") or ""))
     assert "try again" in msg["text"].lower()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from imaging.engine import StepInfo
+from imaging.engine import EngineCapabilities, EngineIdentity, StepInfo
 from imaging.engines.threaded import ThreadedEngine
 
 
@@ -40,3 +40,21 @@ class Steered(ThreadedEngine):
                 assert self.release.wait(30), "the test never released the engine"
 
         return self.inner.generate(reqs, step)
+
+
+class Broken(ThreadedEngine):
+    """A model that fails every batch, the way a CUDA or shape error does."""
+
+    name = "broken"
+    identity = EngineIdentity(model="broken", device="cpu")
+    default_size = (64, 64)
+    default_steps = 1
+    guidance_scale = 0.0
+    max_batch_images = 8
+    capabilities = EngineCapabilities()
+
+    def __init__(self, error: str = "CUDA error: device-side assert triggered") -> None:
+        self.error = error
+
+    def generate(self, reqs, on_step=None):
+        raise RuntimeError(self.error)
