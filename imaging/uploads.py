@@ -95,6 +95,7 @@ class DecodeSlots:
 
     def __init__(self, limit: int = MAX_CONCURRENT_DECODES) -> None:
         self.limit = limit
+        self.busy = 0  # decodes running now
         self._slots: asyncio.Semaphore | None = None
 
     async def run(self, decode: Callable[..., T], *args: object) -> T:
@@ -102,4 +103,8 @@ class DecodeSlots:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
         async with self._slots:
-            return await asyncio.to_thread(decode, *args)
+            self.busy += 1
+            try:
+                return await asyncio.to_thread(decode, *args)
+            finally:
+                self.busy -= 1

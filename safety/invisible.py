@@ -8,8 +8,9 @@ code points that draw nothing though they are neither: the Braille blank and the
 null notehead, used as "empty" names and to split words.  They are removed; where one sat
 between two letters a second reading has a space there instead ("nude⠀woman").
 
-Spaces other than U+0020 (no-break, thin, hair, ideographic...) read as a space; where one
-sits inside a word a second reading drops it ("nu\u200ade").
+Spaces other than U+0020, tab and newline (no-break, thin, hair, ideographic, line
+separator...) read as a space; where one sits inside a word a second reading drops it
+("nu\u200ade").
 
 A right-to-left override (U+202E) shows the letters after it in reverse: "‮edun" looks
 like "nude" on screen.  The reading in display order comes first, the typed order second.
@@ -23,7 +24,8 @@ import regex
 _BLANK_LOOKING = "\u2800\U0001d159"
 _INVISIBLE = regex.compile(rf"[\p{{Default_Ignorable_Code_Point}}\p{{Cf}}{_BLANK_LOOKING}]|(?!\s)\p{{Cc}}")
 _INVISIBLE_RUN_IN_WORD = regex.compile(rf"(?<=\w)(?:{_INVISIBLE.pattern})+(?=\w)")
-_ODD_SPACE_IN_WORD = regex.compile(r"(?<=\w)(?!\x20)\p{Zs}(?=\w)")
+# Any space but the plain ones: no-break, thin, hair, ideographic, line separator...
+_ODD_SPACE_IN_WORD = regex.compile(r"(?<=\w)(?:(?![\x20\t\n\r])[\s\p{Zs}])+(?=\w)")
 
 _OPEN_EMBEDDING = "\u202a\u202b\u202d\u202e"  # LRE, RLE, LRO, RLO: closed by PDF
 _OPEN_ISOLATE = "\u2066\u2067\u2068"  # LRI, RLI, FSI: closed by PDI

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -34,6 +33,7 @@ from imaging.jobs.quotas import Quotas
 from imaging.jobs.ray_runner import RayJobRunner, Workers
 from imaging.jobs.records import JobRecords, RedisClusterSlots, new_owner
 from imaging.jobs.shared import SharedJobs
+from imaging.jobs.wire import WorkerInfo
 from tools.image import GenerateImageTool
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 class ClusterEngine:
     """The replicas' engine as the bot sees it: what it makes, never a model here."""
 
-    def __init__(self, info: dict[str, Any]) -> None:
+    def __init__(self, info: WorkerInfo) -> None:
         caps = dict(info.get("capabilities") or {})
         if caps.get("sizes"):
             caps["sizes"] = tuple(tuple(s) for s in caps["sizes"])

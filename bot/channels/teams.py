@@ -80,6 +80,8 @@ def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
     ref = data.get("generation_id")
     ref = ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
     index = _index(data.get("index"))
+    if index is None and data.get("index") not in (None, ""):
+        return None  # "²", 5,000 digits, a list: no button of ours sends that
     n = f" {index}" if index else ""
     if verb == "edit":
         instruction = " ".join(str(data.get("instruction") or "").split())[:300]

@@ -26,6 +26,7 @@ from ray.serve.exceptions import DeploymentUnavailableError, RequestCancelledErr
 
 from imaging.jobs import serve_routing
 from imaging.jobs.serve_worker import DEPLOYMENT, ImageWorker, WorkerConfig
+from imaging.jobs.wire import BatchCall, WorkerInfo
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def running_replicas(app: str) -> int:
 class ServeWorkers:
     """The image deployment behind a handle: streamed calls, room, what errors mean."""
 
-    def __init__(self, app: str, info: dict[str, Any]) -> None:
+    def __init__(self, app: str, info: WorkerInfo) -> None:
         self.app = app
         self.info = info  # the replicas' `describe()`
         self.name = str(info.get("name", "ray"))
@@ -174,7 +175,7 @@ class ServeWorkers:
         info = await handle.options(method_name="describe").remote()
         return cls(app, info)
 
-    def stream(self, call: dict[str, Any]) -> Any:
+    def stream(self, call: BatchCall) -> Any:
         return self._stream.remote(call)
 
     async def capacity(self) -> int:

@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from imaging.engine import GenerationError, ImageResult
 from imaging.jobs.batch import Entry, RunningBatch
@@ -29,17 +29,24 @@ from imaging.jobs.eta import Throughput
 from imaging.jobs.model import JobCancelled, JobMetrics, JobProgress, JobState
 from imaging.jobs.queueing import QueueingRunner
 from imaging.jobs.quotas import Quotas
-from imaging.jobs.wire import image_from_wire, request_to_dict
+from imaging.jobs.wire import (
+    BatchCall,
+    BatchInfo,
+    ResultEvent,
+    WorkerEvent,
+    image_from_wire,
+    request_to_dict,
+)
 
 log = logging.getLogger(__name__)
 
 CAPACITY_REFRESH_S = 2.0  # how often the replica count is read (autoscaling moves it)
 
 
-class WorkerCall(Protocol):
-    """A streamed call: lists of events (`{"type", "job", ...}`) for its jobs."""
+class WorkerStream(Protocol):
+    """A streamed call: lists of events (imaging/jobs/wire.py `WorkerEvent`) for its jobs."""
 
-    def __aiter__(self) -> AsyncIterator[list[dict[str, Any]]]: ...
+    def __aiter__(self) -> AsyncIterator[list[WorkerEvent]]: ...
 
     def cancel(self) -> None: ...
 
@@ -49,7 +56,7 @@ class Workers(Protocol):
 
     name: str
 
-    def stream(self, call: dict[str, Any]) -> WorkerCall:
+    def stream(self, call: BatchCall) -> WorkerStream:
         """Start `{"jobs": [{"id", "request"}, ...]}` on a replica."""
         ...
 
@@ -104,10 +111,10 @@ class RayJobRunner(QueueingRunner):
         self.retry_delay_s = retry_delay_s
         self._capacity = max_batch_images
         self._capacity_at = float("-inf")
-        self._calls: dict[str, tuple[WorkerCall, list[Entry]]] = {}  # job -> its call
+        self._calls: dict[str, tuple[WorkerStream, list[Entry]]] = {}  # job -> its call
         self._drivers: set[asyncio.Task[None]] = set()
         self.redispatched = 0  # jobs sent again after a replica died
-        self.batches: OrderedDict[str, dict[str, Any]] = OrderedDict()  # job -> its replica batch
+        self.batches: OrderedDict[str, BatchInfo] = OrderedDict()  # job -> its replica batch
 
     @property
     def lanes(self) -> int:
@@ -250,32 +257,31 @@ class RayJobRunner(QueueingRunner):
             if e.state is JobState.RUNNING:
                 self._end(e, state, exc)
 
-    async def _follow(self, live: dict[str, Entry], call: WorkerCall) -> None:
+    async def _follow(self, live: dict[str, Entry], call: WorkerStream) -> None:
         """Pass the replica's events on until each of the call's jobs has ended."""
         async for events in call:
             for event in events:
                 entry = live.get(event["job"])
                 if entry is None or entry.state is not JobState.RUNNING:
                     continue  # cancelled here already: its picture is dropped
-                kind = event["type"]
-                if kind == "progress":
+                if event["type"] == "progress":
                     if event["step"] > entry.step:
                         entry.step, entry.total = event["step"], event["total"]
-                        preview = event.get("preview")
+                        preview = event["preview"]
                         entry.handle.emit(JobProgress(entry.job.id, event["step"],
                                                       event["total"],
                                                       image_from_wire(preview) if preview else None))
-                elif kind == "result":
+                elif event["type"] == "result":
                     self._finished(entry, event)
-                elif kind == "cancelled":
+                elif event["type"] == "cancelled":
                     self._end(entry, JobState.CANCELLED, JobCancelled("cancelled while it ran"))
                 else:
                     self._end(entry, JobState.FAILED,
-                              GenerationError(event.get("message") or "the image model failed"))
+                              GenerationError(event["message"] or "the image model failed"))
             if all(e.state is not JobState.RUNNING for e in live.values()):
                 return
 
-    def _finished(self, entry: Entry, event: dict[str, Any]) -> None:
+    def _finished(self, entry: Entry, event: ResultEvent) -> None:
         batch = event["batch"]
         self.batches[entry.job.id] = batch
         while len(self.batches) > 256:
@@ -285,7 +291,7 @@ class RayJobRunner(QueueingRunner):
             return
         req = entry.job.request
         result = ImageResult(req, [image_from_wire(w) for w in event["images"]],
-                             list(event["seeds"]), revised_prompt=event.get("revised_prompt"))
+                             list(event["seeds"]), revised_prompt=event["revised_prompt"])
         # A replica's batch time is shared by its jobs (one pipeline call for all).
         self.throughput.observe([req], batch["seconds"] / max(1, batch["jobs"]))
         self.metrics.batch_ran(self.workers.name, batch["seconds"], req.n)

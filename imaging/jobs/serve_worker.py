@@ -36,10 +36,10 @@ from imaging.engines.diffusers import DiffusersEngine
 from imaging.jobs.batch import RunningBatch
 from imaging.jobs.gate import BatchGate
 from imaging.jobs.wire import (
+    BatchCall,
     BatchInfo,
     WireJob,
     WireRequest,
-    WorkerCall,
     WorkerEvent,
     WorkerInfo,
     image_to_wire,
@@ -91,7 +91,7 @@ def load_worker_engine(cfg: WorkerConfig) -> LocalImageEngine:
     return engine
 
 
-def _images(calls: list[WorkerCall]) -> int:
+def _images(calls: list[BatchCall]) -> int:
     return sum(int(j["request"]["n"]) for call in calls for j in call["jobs"])
 
 
@@ -131,7 +131,7 @@ class ImageWorker:
                           capabilities=asdict(e.capabilities), replica=self.replica,
                           max_replicas=self.config.max_replicas)
 
-    async def generate(self, call: WorkerCall) -> AsyncIterator[list[WorkerEvent]]:
+    async def generate(self, call: BatchCall) -> AsyncIterator[list[WorkerEvent]]:
         """`{"jobs": [{"id", "request"}, ...]}`: a fair batch from the bot. Streams lists of
         events for its jobs; the last event of each job is its result."""
         jobs = call["jobs"]
@@ -146,7 +146,7 @@ class ImageWorker:
             self._gate.left(door)  # if its batch had not started yet
             raise
 
-    async def _run_batch(self, calls: list[WorkerCall]) -> AsyncIterator[list[Any]]:
+    async def _run_batch(self, calls: list[BatchCall]) -> AsyncIterator[list[Any]]:
         """Calls that reached the replica together: their jobs in one list, grouped by
         batch key, one pipeline call per group; each call hears its own jobs' events."""
         self.batches += 1

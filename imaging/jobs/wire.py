@@ -39,7 +39,7 @@ class WireJob(TypedDict):
     request: WireRequest
 
 
-class WorkerCall(TypedDict):
+class BatchCall(TypedDict):
     """One fair batch from the bot to a replica: `ImageWorker.generate(call)`."""
 
     jobs: list[WireJob]
