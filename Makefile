@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	@# a multi-GB CUDA build. Keep whatever torch already imports (e.g. a CUDA build).
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check -q "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,ray]'
+	@# spandrel (super-resolution models) asks for torchvision, whose PyPI build needs the CUDA
+	@# torch: installed without its dependencies (imaging/canvas/spandrel_compat.py says why).
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps "spandrel>=0.4.2" "einops>=0.7"
 	@touch $(STAMP)
 
 run: $(STAMP)

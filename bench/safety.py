@@ -270,7 +270,9 @@ def image_false_positives(demo_images: int, sweep_seeds: int) -> None:
 
 def seed_sweep(engine: Any, columns: dict[str, NudeNetClassifier], seeds: int) -> None:
     """`easel imagine --raw SCENE --seed S` for S < `seeds`, each harmless scene."""
-    drawn = demo_sweep.draw(engine, demo_sweep.HARMLESS_SCENES, list(range(seeds)))
+    from imaging.engine import ImageRequest
+
+    drawn = demo_sweep.draw(engine, ImageRequest, demo_sweep.HARMLESS_SCENES, list(range(seeds)))
     held = {label: demo_sweep.withheld(clf, drawn) for label, clf in columns.items()}
     rows = [(scene, seeds, *(pct((sum(d.prompt == scene for d, _ in held[c]), seeds)) for c in columns))
             for scene in demo_sweep.HARMLESS_SCENES]

@@ -48,15 +48,37 @@ class ImageRequest:
     # how far to move away from it (0 = unchanged, 1 = ignore it).
     init_image: Image.Image | None = field(default=None, compare=False, repr=False)
     strength: float | None = None
+    # A masked edit (inpainting; outpainting is one on a padded canvas): mode "L", the size
+    # of `init_image`, 255 = redraw, 0 = keep. Engines that need a hard mask count 128 and
+    # up as redraw. Without a `strength`, the masked part is drawn afresh (1.0).
+    mask: Image.Image | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Checked here, not in each engine: a bad mask is the caller's bug, said once.
+        if self.mask is None:
+            return
+        if self.init_image is None:
+            raise GenerationError("a masked edit needs the picture to edit (init_image)")
+        if self.mask.mode != "L":
+            raise GenerationError(f"the mask must be a greyscale (mode L) image, "
+                                  f"not mode {self.mask.mode}")
+        if self.mask.size != self.init_image.size:
+            raise GenerationError(
+                f"the mask is {self.mask.width}x{self.mask.height} but the picture is "
+                f"{self.init_image.width}x{self.init_image.height}; they must match")
 
     @property
     def is_edit(self) -> bool:
         return self.init_image is not None
 
+    @property
+    def is_masked(self) -> bool:
+        return self.mask is not None
+
     def batch_key(self) -> tuple[object, ...]:
         """Requests with the same key can share one pipeline call."""
         return (self.width, self.height, self.steps, self.guidance_scale,
-                self.negative_prompt is not None, self.is_edit, self.strength)
+                self.negative_prompt is not None, self.is_edit, self.is_masked, self.strength)
 
 
 @dataclass(slots=True)
@@ -84,6 +106,9 @@ class EngineCapabilities:
     seeds: bool = True  # the same seed makes the same picture again
     previews: bool = True
     steps: bool = True  # honours a step count
+    inpaint: bool = True  # masked edits (`ImageRequest.mask`) of a picture
+    outpaint: bool = True  # masked edits of a canvas it did not draw (a padded one)
+    upscale: bool = True  # an image-to-image refine pass at a larger size (the tools scale)
 
     def fit_size(self, width: int, height: int) -> tuple[int, int]:
         """The supported size nearest to the one asked for: closest shape first (aspect
@@ -96,6 +121,12 @@ class EngineCapabilities:
 
     def describe_sizes(self) -> str:
         return ", ".join(f"{w}x{h}" for w, h in self.sizes) if self.sizes else "any"
+
+    def operations(self) -> list[str]:
+        """What it does to a picture besides drawing one, as `/models` names it."""
+        return [name for name, ok in (("edit", self.edits), ("inpaint", self.inpaint),
+                                      ("outpaint", self.outpaint), ("upscale", self.upscale))
+                if ok]
 
 
 LOCAL_CAPABILITIES = EngineCapabilities()
@@ -157,6 +188,9 @@ class ImageEngine(Protocol):
     guidance_scale: float
     max_batch_images: int  # images per call
     max_concurrency: int  # calls at once (a local engine: 1, its device thread)
+    # The warm-up's request and seconds, once `warm_up` ran (None before, or remote): it
+    # seeds the first place-in-line estimates.
+    warm_up_timing: tuple[ImageRequest, float] | None
 
     async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                         ) -> list[ImageResult]:

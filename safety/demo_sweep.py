@@ -8,7 +8,7 @@ The other scenes are what people ask the demo model for; none contains a person.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,17 +39,18 @@ class Drawn:
     image: Image.Image
 
 
-def draw(engine: Any, prompts: Iterable[str], seeds: Sequence[int], batch: int = 8) -> list[Drawn]:
+def draw(engine: Any, request: Callable[..., Any], prompts: Iterable[str], seeds: Sequence[int],
+         batch: int = 8) -> list[Drawn]:
     """Each prompt at each seed, drawn by `engine` (a loaded `DiffusersEngine`) at its
-    default size, steps and guidance: what `easel imagine --raw PROMPT --seed S` draws."""
-    from imaging.engine import ImageRequest
-
+    default size, steps and guidance: what `easel imagine --raw PROMPT --seed S` draws.
+    `request` is `imaging.engine.ImageRequest`, passed in: safety checks pictures and
+    does not import the package that makes them."""
     w, h = engine.default_size
     out: list[Drawn] = []
     for prompt in prompts:
         for i in range(0, len(seeds), batch):
-            reqs = [ImageRequest(prompt, width=w, height=h, steps=engine.default_steps,
-                                 guidance_scale=engine.guidance_scale, seed=s) for s in seeds[i : i + batch]]
+            reqs = [request(prompt, width=w, height=h, steps=engine.default_steps,
+                            guidance_scale=engine.guidance_scale, seed=s) for s in seeds[i : i + batch]]
             for req, result in zip(reqs, engine.generate(reqs), strict=True):
                 out += [Drawn(prompt, req.seed, im) for im in result.images]
     return out

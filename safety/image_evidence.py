@@ -19,7 +19,7 @@ detector scoring the whole composition, not a body part: on the demo model's dra
 ("a blue car on grass") it calls the entire frame BUTTOCKS_EXPOSED at 0.4-0.65 and a dark
 wheel ANUS_EXPOSED, and the two vouched for each other (33 of 200 seeds withheld).  Such
 a detection neither counts as a person for another one nor is backed by a person itself;
-only skin filling its box (a real close-up is mostly skin) or a colourless picture backs it.
+only skin in its box (a real close-up is mostly skin) or a colourless picture backs it.
 
 Nothing here ever withholds a picture the detector alone would let through.
 """

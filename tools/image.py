@@ -107,7 +107,7 @@ class GenerateImageTool:
             width=width,
             height=height,
             steps=steps_for(named, steps, self.limits.steps),
-            guidance_scale=getattr(named.engine, "guidance_scale", 0.0) if named is not None
+            guidance_scale=named.engine.guidance_scale if named is not None
             else self.limits.guidance_scale,
             seed=seed,
             negative_prompt=negative,
@@ -240,7 +240,7 @@ class EditImageTool:
         request = ImageRequest(
             prompt=prompt, n=args.n, width=width, height=height,
             steps=steps_for(named, ctx.steps, g.limits.steps),
-            guidance_scale=getattr(named.engine, "guidance_scale", 0.0) if named is not None
+            guidance_scale=named.engine.guidance_scale if named is not None
             else g.limits.guidance_scale,
             seed=seed, negative_prompt=negative,
             init_image=source.convert("RGB"), strength=args.strength,

@@ -53,6 +53,7 @@ class ClusterEngine:
         self.guidance_scale = float(info.get("guidance_scale", 0.0))
         self.max_batch_images = int(info["max_batch_images"])
         self.max_concurrency = 1
+        self.warm_up_timing: tuple[ImageRequest, float] | None = None
         self.identity = EngineIdentity(model=str(info.get("model_name") or self.name),
                                        device=f"ray:{info.get('device', 'cpu')}",
                                        demo=bool(info.get("is_demo")))

@@ -220,7 +220,7 @@ class EaselCloudAdapter(CloudAdapter):
     async def aclose(self) -> None:
         await self.connector_cache.aclose()
 
-    async def process(self, request: web.Request, bot: Bot,  # type: ignore[override]
+    async def process(self, request: web.Request, bot: Bot,
                       ws_response: web.WebSocketResponse | None = None) -> web.Response:
         if request.method != "POST":
             return _error(405, "use POST")

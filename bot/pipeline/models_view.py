@@ -25,10 +25,9 @@ def _line(named: NamedEngine, seconds: float | None) -> EngineLine:
             "well under a second per image"
     else:
         speed = named.speed or "not timed here yet"
-    can = tuple(word for word, ok in (("edits", caps.edits),
-                                       ("negative prompts", caps.negative_prompt),
+    can = tuple(word for word, ok in (("negative prompts", caps.negative_prompt),
                                        ("reproducible seeds", caps.seeds),
                                        ("previews", caps.previews)) if ok)
     where = "remote" if named.remote else f"local ({named.device})"
     return EngineLine(named.name, named.summary(), where, speed, caps.describe_sizes(),
-                      caps.max_n, can)
+                      caps.max_n, can, tuple(caps.operations()))

@@ -84,16 +84,19 @@ class EngineLine:
     speed: str  # measured here, or the operator's words
     sizes: str
     max_n: int
-    can: tuple[str, ...]  # edits, negative prompts, seeds, previews
+    can: tuple[str, ...]  # negative prompts, seeds, previews
+    # What it does to a picture: edit, inpaint, outpaint, upscale (EngineCapabilities.operations)
+    operations: tuple[str, ...] = ()
 
 
 def models_text(lines: list[EngineLine], current: str) -> str:
     out = ["Image engines (the first is the default):"]
     for e in lines:
         mark = " ← this conversation" if e.name == current else ""
-        can = ", ".join(e.can) if e.can else "no edits, seeds or previews"
+        can = ", ".join(e.can) if e.can else "no seeds or previews"
+        does = ", ".join(("text-to-image", *e.operations))
         out.append(f"- **{e.name}**{mark}: {e.summary}. {e.where}, {e.speed}; sizes {e.sizes}; "
-                   f"up to {e.max_n} per request; {can}.")
+                   f"up to {e.max_n} per request; does {does}; {can}.")
     out.append("Pick one for this conversation with `/settings model=NAME`, or for one picture "
                "with `/imagine --model NAME …`.")
     return "\n".join(out)

@@ -27,3 +27,22 @@ def png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def mask_png(mask: Image.Image) -> bytes:
+    """A request's mask (mode L, 255 = redraw) as a greyscale PNG, for a LoadImageMask node."""
+    buf = io.BytesIO()
+    mask.convert("L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def alpha_mask_png(mask: Image.Image) -> bytes:
+    """A request's mask as OpenAI's edits endpoint reads one: a PNG of the same size whose
+    fully transparent pixels are the ones to redraw (128 and up in our mask), opaque
+    elsewhere. The colour is ignored; black keeps the file small."""
+    alpha = mask.convert("L").point(lambda v: 0 if v >= 128 else 255)
+    image = Image.new("RGBA", mask.size, (0, 0, 0, 255))
+    image.putalpha(alpha)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

@@ -6,8 +6,12 @@ messages are steps, binary frames are previews (4-byte event type 1, 4-byte imag
 format, the JPEG/PNG bytes; type 4 carries a JSON metadata block first),
 `executing` with `node: null` (or `execution_success`) ends it, `execution_error` fails
 it. The pictures come from `/history/{prompt_id}` and `/view`. An edit first uploads the
-picture with `POST /upload/image`. A cancelled job interrupts its run and leaves the
-queue (`POST /interrupt`, `POST /queue {"delete": [...]}`).
+picture with `POST /upload/image` (a masked edit its mask too, the same way). A cancelled
+job interrupts its run and leaves the queue (`POST /interrupt`, `POST /queue {"delete": [...]}`).
+
+Which workflow runs: a masked edit, the `mask_workflow`; an edit asking for a larger size
+than its picture (an upscale), the `upscale_workflow` if there is one (it scales to
+`{{width}}`x`{{height}}` and refines), else the `edit_workflow`; anything else, `workflow`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from imaging.engine import (
     StepCallback,
     StepInfo,
 )
-from imaging.engines.codecs import decode_picture, png_bytes
+from imaging.engines.codecs import decode_picture, mask_png, png_bytes
 from imaging.engines.comfyui_workflow import Workflow, WorkflowError
 from imaging.engines.remote import RemoteEngine
 
@@ -44,7 +48,9 @@ class ComfyUIEngine(RemoteEngine):
     max_batch_images = 4
 
     def __init__(self, *, name: str, base_url: str, workflow: Workflow,
-                 edit_workflow: Workflow | None = None, default_size: tuple[int, int] = (1024, 1024),
+                 edit_workflow: Workflow | None = None, mask_workflow: Workflow | None = None,
+                 upscale_workflow: Workflow | None = None,
+                 default_size: tuple[int, int] = (1024, 1024),
                  sizes: tuple[tuple[int, int], ...] | None = None, default_steps: int = 20,
                  timeout_s: float = 300.0, max_concurrency: int = 2) -> None:
         super().__init__(name, name, max_concurrency=max_concurrency,
@@ -52,6 +58,8 @@ class ComfyUIEngine(RemoteEngine):
         self.base_url = base_url.rstrip("/")
         self.workflow = workflow
         self.edit_workflow = edit_workflow
+        self.mask_workflow = mask_workflow
+        self.upscale_workflow = upscale_workflow
         self.default_size = default_size
         self.default_steps = default_steps
         self.timeout_s = timeout_s
@@ -60,21 +68,44 @@ class ComfyUIEngine(RemoteEngine):
         self.capabilities = EngineCapabilities(
             sizes=sizes if sizes or sized else (default_size,), max_n=self.max_batch_images,
             edits=edit_workflow is not None, negative_prompt="negative_prompt" in used,
-            seeds="seed" in used, previews=True, steps="steps" in used)
+            seeds="seed" in used, previews=True, steps="steps" in used,
+            inpaint=mask_workflow is not None, outpaint=mask_workflow is not None,
+            upscale=upscale_workflow is not None)
 
     async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                         ) -> list[ImageResult]:
         return [await self._job(req, on_step) for req in reqs]
 
-    async def _job(self, req: ImageRequest, on_step: StepCallback | None) -> ImageResult:
-        if req.is_edit and self.edit_workflow is None:
+    def _workflow(self, req: ImageRequest) -> Workflow:
+        if req.mask is not None:
+            if self.mask_workflow is None:
+                raise GenerationError(f"{self.name} has no mask workflow (mask_workflow)")
+            return self.mask_workflow
+        init = req.init_image
+        if init is None:
+            return self.workflow
+        if self.upscale_workflow is not None and (req.width > init.width
+                                                  or req.height > init.height):
+            return self.upscale_workflow
+        if self.edit_workflow is None:
             raise GenerationError(f"{self.name} has no edit workflow")
-        image_name = await self._upload(req.init_image) if req.is_edit else None
+        return self.edit_workflow
+
+    async def _job(self, req: ImageRequest, on_step: StepCallback | None) -> ImageResult:
+        workflow = self._workflow(req)
+        names: dict[str, Any] = {}
+        if req.init_image is not None:
+            names["image"] = await self._upload(await asyncio.to_thread(png_bytes, req.init_image))
+            # Masked edits default to redrawing the masked part afresh, as every engine does.
+            names["denoise"] = req.strength if req.strength is not None else \
+                (1.0 if req.mask is not None else 0.6)
+        if req.mask is not None:
+            names["mask"] = await self._upload(await asyncio.to_thread(mask_png, req.mask))
         progress = _Progress(req.n, on_step)
         try:
             async with asyncio.timeout(self.timeout_s):
                 parts = await asyncio.gather(*(
-                    self._run(req, i, image_name, progress) for i in range(req.n)))
+                    self._run(req, i, workflow, names, progress) for i in range(req.n)))
         except TimeoutError:
             raise GenerationError(f"{self.name} did not finish within "
                                   f"{self.timeout_s:.0f} s") from None
@@ -84,21 +115,15 @@ class ComfyUIEngine(RemoteEngine):
         seeds = [req.seed + i for i in range(req.n)]
         return ImageResult(req, [p for p in parts], seeds)
 
-    def _values(self, req: ImageRequest, i: int, image_name: str | None) -> dict[str, Any]:
+    async def _run(self, req: ImageRequest, i: int, workflow: Workflow, names: dict[str, Any],
+                   progress: _Progress) -> Image.Image:
+        """`names`: the uploaded picture's and mask's names, and the denoise, for an edit."""
         values: dict[str, Any] = {
             "prompt": req.prompt, "negative_prompt": req.negative_prompt or "",
-            "seed": req.seed + i, "width": req.width, "height": req.height, "steps": req.steps}
-        if image_name is not None:
-            values["image"] = image_name
-            values["denoise"] = req.strength if req.strength is not None else 0.6
-        return values
-
-    async def _run(self, req: ImageRequest, i: int, image_name: str | None,
-                   progress: _Progress) -> Image.Image:
-        workflow = self.edit_workflow if image_name is not None else self.workflow
-        assert workflow is not None
+            "seed": req.seed + i, "width": req.width, "height": req.height, "steps": req.steps,
+            **names}
         try:
-            graph = workflow.fill(self._values(req, i, image_name))
+            graph = workflow.fill(values)
         except WorkflowError as exc:
             raise GenerationError(f"{self.name}: {exc}") from None
         client_id = uuid.uuid4().hex
@@ -162,9 +187,7 @@ class ComfyUIEngine(RemoteEngine):
             data = await resp.read()
         return await asyncio.to_thread(decode_picture, data, self.name)
 
-    async def _upload(self, image: Image.Image | None) -> str:
-        assert image is not None
-        png = await asyncio.to_thread(png_bytes, image)
+    async def _upload(self, png: bytes) -> str:
         form = aiohttp.FormData()
         form.add_field("image", png, filename=f"easel-{uuid.uuid4().hex[:12]}.png",
                        content_type="image/png")

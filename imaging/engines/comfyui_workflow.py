@@ -5,8 +5,10 @@ A workflow exported with "Save (API Format)" is a JSON object of nodes
 the request, write a placeholder string: `"{{prompt}}"`, `"{{negative_prompt}}"`,
 `"{{seed}}"`, `"{{width}}"`, `"{{height}}"`, `"{{steps}}"`, and in an edit workflow
 `"{{image}}"` (the uploaded picture's name, for a LoadImage node) and `"{{denoise}}"`
-(how far to move from it). A value that is exactly a numeric placeholder becomes a
-number; placeholders inside longer strings are substituted as text.
+(how far to move from it). A mask workflow (inpainting, outpainting) also has
+`"{{mask}}"`: the uploaded mask's name, a greyscale picture, white = redraw (a
+LoadImageMask node with channel "red" reads it so). A value that is exactly a numeric
+placeholder becomes a number; placeholders inside longer strings are substituted as text.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDERS = ("prompt", "negative_prompt", "seed", "width", "height", "steps", "image",
-                "denoise")
+                "denoise", "mask")
 _NUMERIC = {"seed", "width", "height", "steps", "denoise"}
 _TOKEN_RE = re.compile(r"\{\{(\w+)\}\}")
 
@@ -34,15 +36,17 @@ class Workflow:
     used: frozenset[str]  # the placeholders it contains
 
     @classmethod
-    def load(cls, path: Path, *, edit: bool = False) -> Workflow:
+    def load(cls, path: Path, *, edit: bool = False, mask: bool = False) -> Workflow:
         try:
             graph = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise WorkflowError(f"cannot read {path}: {exc}") from None
-        return cls.parse(graph, edit=edit, where=str(path))
+        return cls.parse(graph, edit=edit, mask=mask, where=str(path))
 
     @classmethod
-    def parse(cls, graph: Any, *, edit: bool = False, where: str = "workflow") -> Workflow:
+    def parse(cls, graph: Any, *, edit: bool = False, mask: bool = False,
+              where: str = "workflow") -> Workflow:
+        """`edit`: it must take the picture (`{{image}}`); `mask`: and the mask too."""
         if not isinstance(graph, dict) or not graph or not all(
                 isinstance(n, dict) and "class_type" in n and isinstance(n.get("inputs"), dict)
                 for n in graph.values()):
@@ -56,9 +60,14 @@ class Workflow:
                                 f"easel fills {', '.join(PLACEHOLDERS)}")
         if "prompt" not in used:
             raise WorkflowError(f"{where}: no \"{{{{prompt}}}}\" placeholder for the prompt")
-        if edit and "image" not in used:
+        if (edit or mask) and "image" not in used:
             raise WorkflowError(f"{where}: an edit workflow needs an \"{{{{image}}}}\" "
                                 "placeholder (the input picture of a LoadImage node)")
+        if not mask and "mask" in used:
+            raise WorkflowError(f"{where}: \"{{{{mask}}}}\" belongs in a mask_workflow only")
+        if mask and "mask" not in used:
+            raise WorkflowError(f"{where}: a mask workflow needs a \"{{{{mask}}}}\" "
+                                "placeholder (the mask picture of a LoadImageMask node)")
         return cls(graph, used)
 
     def fill(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -38,8 +38,8 @@ _KIND_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "azure-openai": {"endpoint": str, "deployment": str, "api_version": str, "model": str,
                      "api_key_env": str, "auth": str, "sizes": list, "max_n": int,
                      "edits": bool, "quality": str, "retries": int},
-    "comfyui": {"base_url": str, "workflow": str, "edit_workflow": str, "steps": int,
-                "size": str, "sizes": list, "max_n": int},
+    "comfyui": {"base_url": str, "workflow": str, "edit_workflow": str, "mask_workflow": str,
+                "upscale_workflow": str, "steps": int, "size": str, "sizes": list, "max_n": int},
 }
 _REQUIRED = {
     "diffusers": (), "openai": ("model", "api_key_env"),
@@ -167,7 +167,7 @@ def _spec(table: Any, env: Mapping[str, str], where: str, base_dir: Path) -> Eng
     spec = EngineSpec(name, kind, options, description=table.get("description", ""),
                       speed=table.get("speed", ""), max_concurrency=concurrency,
                       timeout_s=timeout, secret=secret, base_dir=base_dir)
-    for key in ("workflow", "edit_workflow"):
+    for key in ("workflow", "edit_workflow", "mask_workflow", "upscale_workflow"):
         p = spec.path(key)
         if p is not None and not p.is_file():
             raise EnginesFileError(f"{where}: {key}: no file at {p}")

@@ -31,6 +31,7 @@ from imaging.engines.diffusers_loading import Pipeline
 from imaging.engines.diffusers_loading import load_error as _load_error
 from imaging.engines.diffusers_loading import pick_device as _pick_device
 from imaging.engines.diffusers_loading import pick_dtype as _pick_dtype
+from imaging.engines.diffusers_masked import INPAINT_MODEL, edit_call, masked_mode
 from imaging.engines.previews import LatentPreviewer, denoised, unpack_latents
 from imaging.engines.threaded import DeviceThread, ThreadedEngine
 
@@ -70,10 +71,13 @@ class DiffusersEngine(ThreadedEngine):
         # Checked once here, not per call: only some pipelines take guidance_rescale.
         self._rescale_t2i = bool(guidance_rescale) and _accepts(pipe, "guidance_rescale")
         self.default_size = display_size or self._native_size(pipe)
-        self._img2img: Any = None
+        self._twins: dict[bool, Any] = {}  # inpainting? -> the pipeline's twin
         self.previewer: LatentPreviewer | None = None
         self._preview_fitted = False
-        self.capabilities = EngineCapabilities(max_n=max_batch_images)
+        self.masked_mode = masked_mode(pipe)  # see diffusers_masked.py
+        masks = self.masked_mode is not None
+        self.capabilities = EngineCapabilities(max_n=max_batch_images, inpaint=masks,
+                                               outpaint=masks)
 
     @classmethod
     def load(cls, model: str, *, device: str = "auto", dtype: str = "auto",
@@ -198,15 +202,16 @@ class DiffusersEngine(ThreadedEngine):
         guess = unpack_latents(pipe, guess, height, width)
         return previewer(guess) if guess.shape[1] == previewer.channels else None
 
-    def img2img_pipe(self) -> Any:
-        """The image-to-image twin of the loaded pipeline, sharing its weights (no second
-        copy in memory), built on first use."""
-        if self._img2img is None:
-            from diffusers import AutoPipelineForImage2Image
+    def twin(self, inpaint: bool = False) -> Any:
+        """The image-to-image (or inpainting) twin of the loaded pipeline, sharing its
+        weights (no second copy in memory), built on first use."""
+        if inpaint not in self._twins:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
-            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
-            self._img2img.set_progress_bar_config(disable=True)
-        return self._img2img
+            auto = AutoPipelineForInpainting if inpaint else AutoPipelineForImage2Image
+            self._twins[inpaint] = auto.from_pipe(self.pipe)
+            self._twins[inpaint].set_progress_bar_config(disable=True)
+        return self._twins[inpaint]
 
     def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                  ) -> list[ImageResult]:
@@ -218,6 +223,8 @@ class DiffusersEngine(ThreadedEngine):
         first = reqs[0]
         if any(r.batch_key() != first.batch_key() for r in reqs):
             raise GenerationError("requests in one batch must share size, steps and guidance")
+        if first.is_masked and self.masked_mode is None:
+            raise GenerationError(f"{self.name} cannot redraw part of a picture")
         prompts: list[str] = []
         negatives: list[str] = []
         generators: list[torch.Generator] = []
@@ -230,23 +237,23 @@ class DiffusersEngine(ThreadedEngine):
                 prompts.append(r.prompt)
                 negatives.append(r.negative_prompt or "")
                 generators.append(torch.Generator(device=gen_device).manual_seed(s))
-        total = first.steps
-        pipe = self.pipe
-        if first.is_edit:
-            import math
-
-            strength = min(1.0, max(0.05, first.strength or 0.5))
-            # img2img runs only steps x strength denoising steps; ask for more so that an
-            # edit gets about as many real steps as a fresh image.
-            call_steps = max(first.steps, math.ceil(first.steps / strength))
-            total = max(1, int(call_steps * strength))
-            pipe = self.img2img_pipe()
+        render_w, render_h = self.render_size(first.width, first.height)
+        total, pipe, edit = first.steps, self.pipe, None
+        if first.is_edit or self.masked_mode == INPAINT_MODEL:
+            edit = edit_call(reqs, (render_w, render_h), self.masked_mode,
+                             [s for seeds in seeds_per_req for s in seeds])
+            total = edit.total
+            pipe = self.twin(edit.inpaint)
+        blend = edit.blend if edit is not None else None
 
         seen: list[Any] = [None]  # the latents before this step, for the x0 guess
 
         def _on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
             latents, previous = kwargs.get("latents"), seen[0]
-            seen[0] = latents
+            if blend is not None and latents is not None:
+                # The preview reads the step's own output; the next step starts blended.
+                kwargs["latents"] = blend(pipe, step, timestep, latents)
+            seen[0] = kwargs.get("latents")
             if on_step is not None:
                 on_step(StepInfo(step + 1, total, lambda: self.previews(
                     pipe, timestep, previous, latents, render_h, render_w)))
@@ -259,20 +266,8 @@ class DiffusersEngine(ThreadedEngine):
             generator=generators,
             callback_on_step_end=_on_step_end,
         )
-        render_w, render_h = self.render_size(first.width, first.height)
-        if first.is_edit:
-            inits = []
-            for r in reqs:
-                assert r.init_image is not None
-                init = r.init_image.convert("RGB")
-                if init.size != (render_w, render_h):
-                    # BOX, not Lanczos, when shrinking a lot (a demo model's 256 px picture
-                    # back to its 64 px): it averages, so no ringing reaches the latents.
-                    shrink = init.width > 2 * render_w
-                    init = init.resize((render_w, render_h), Image.Resampling.BOX if shrink
-                                       else Image.Resampling.LANCZOS)
-                inits.extend([init] * r.n)
-            call.update(image=inits, strength=strength, num_inference_steps=call_steps)
+        if edit is not None:
+            call.update(edit.kwargs)
         else:
             call.update(width=render_w, height=render_h)
             if self._rescale_t2i and first.guidance_scale > 1.0:

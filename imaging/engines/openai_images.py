@@ -1,7 +1,8 @@
 """OpenAI's Images API, on api.openai.com or on Azure OpenAI: one adapter, two addresses.
 
 Generations are `POST .../images/generations` (JSON, `b64_json` output); edits of a
-picked picture are `POST .../images/edits` (multipart). What differs per model is in
+picked picture are `POST .../images/edits` (multipart; a masked edit adds `mask`, a PNG
+whose transparent pixels are the ones to redraw). What differs per model is in
 `MODELS`: dall-e-3 makes one image per call, so n images are n concurrent calls; each
 model makes a few fixed sizes (the tool rounds to the nearest and says so). A returned
 `revised_prompt` becomes the prompt shown to the user. Errors follow the documented
@@ -32,7 +33,7 @@ from imaging.engine import (
     ImageResult,
     StepCallback,
 )
-from imaging.engines.codecs import decode_picture, png_bytes
+from imaging.engines.codecs import alpha_mask_png, decode_picture, png_bytes
 from imaging.engines.remote import RemoteEngine
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,15 @@ class ModelLimits:
     max_n: int  # per call
     edits: bool
     response_format: bool  # dall-e models take response_format; gpt-image ones reject it
+    masks: bool = True  # edits with a mask: inpainting, outpainting on a padded canvas
 
 
 _GPT_IMAGE = ModelLimits(((1024, 1024), (1536, 1024), (1024, 1536)), 10, True, False)
 MODELS: dict[str, ModelLimits] = {
-    "dall-e-3": ModelLimits(((1024, 1024), (1792, 1024), (1024, 1792)), 1, False, True),
-    # dall-e-2 edits need a mask or transparent pixels, which a finished picture lacks.
+    "dall-e-3": ModelLimits(((1024, 1024), (1792, 1024), (1024, 1792)), 1, False, True,
+                            masks=False),
+    # dall-e-2 edits need a mask or transparent pixels, which a finished picture lacks:
+    # masked edits only.
     "dall-e-2": ModelLimits(((256, 256), (512, 512), (1024, 1024)), 10, False, True),
     "gpt-image-1": _GPT_IMAGE,
     "gpt-image-1-mini": _GPT_IMAGE,
@@ -72,7 +76,8 @@ def limits_for(model: str, overrides: dict[str, Any]) -> ModelLimits:
     if overrides.get("sizes"):
         sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in overrides["sizes"])  # type: ignore[misc]
     return ModelLimits(sizes, int(overrides.get("max_n", base.max_n)),
-                       bool(overrides.get("edits", base.edits)), base.response_format)
+                       bool(overrides.get("edits", base.edits)), base.response_format,
+                       base.masks)
 
 
 class OpenAIImagesEngine(RemoteEngine):
@@ -98,9 +103,11 @@ class OpenAIImagesEngine(RemoteEngine):
         self.retries = retries
         self.sleep = sleep
         self.default_size = limits.sizes[0]
+        # No upscale: the images API has no refine pass at a larger size.
         self.capabilities = EngineCapabilities(
             sizes=limits.sizes, max_n=MAX_IMAGES, edits=limits.edits, negative_prompt=False,
-            seeds=False, previews=False, steps=False)
+            seeds=False, previews=False, steps=False, inpaint=limits.masks,
+            outpaint=limits.masks, upscale=False)
 
     async def agenerate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                         ) -> list[ImageResult]:
@@ -110,18 +117,22 @@ class OpenAIImagesEngine(RemoteEngine):
         if (req.width, req.height) not in self.limits.sizes:
             raise GenerationError(f"{self.name} makes {self.capabilities.describe_sizes()}, "
                                   f"not {req.width}x{req.height}")
-        if req.is_edit and not self.limits.edits:
+        if req.is_masked and not self.limits.masks:
+            raise GenerationError(f"{self.name} cannot redraw part of a picture")
+        if req.is_edit and not req.is_masked and not self.limits.edits:
             raise GenerationError(f"{self.name} cannot edit pictures")
         chunks = [min(self.limits.max_n, req.n - i) for i in range(0, req.n, self.limits.max_n)]
         png = await asyncio.to_thread(png_bytes, req.init_image) if req.init_image else None
-        answers = await asyncio.gather(*(self._call(req, k, png) for k in chunks))
+        mask = await asyncio.to_thread(alpha_mask_png, req.mask) if req.mask else None
+        answers = await asyncio.gather(*(self._call(req, k, png, mask) for k in chunks))
         items = [item for answer in answers for item in answer]
         images = await asyncio.to_thread(_decode_all, items, self.name)
         revised = next((i.get("revised_prompt") for i in items if i.get("revised_prompt")), None)
         return ImageResult(req, images[:req.n], [req.seed] * min(req.n, len(images)),
                            revised_prompt=revised)
 
-    async def _call(self, req: ImageRequest, n: int, png: bytes | None) -> list[dict[str, Any]]:
+    async def _call(self, req: ImageRequest, n: int, png: bytes | None,
+                    mask: bytes | None = None) -> list[dict[str, Any]]:
         size = f"{req.width}x{req.height}"
         for attempt in range(self.retries + 1):
             if png is None:
@@ -134,8 +145,8 @@ class OpenAIImagesEngine(RemoteEngine):
                     body["quality"] = self.quality
                 status, headers, data = await self._post(self.generations_url, json_body=body)
             else:
-                status, headers, data = await self._post(self.edits_url,
-                                                         form=self._edit_form(req, n, size, png))
+                form = self._edit_form(req, n, size, png, mask)
+                status, headers, data = await self._post(self.edits_url, form=form)
             if status == 200:
                 return _items(data, self.name)
             error = _error(data)
@@ -149,9 +160,12 @@ class OpenAIImagesEngine(RemoteEngine):
             raise self._failure(status, error)
         raise AssertionError("unreachable")
 
-    def _edit_form(self, req: ImageRequest, n: int, size: str, png: bytes) -> aiohttp.FormData:
+    def _edit_form(self, req: ImageRequest, n: int, size: str, png: bytes,
+                   mask: bytes | None) -> aiohttp.FormData:
         form = aiohttp.FormData()
         form.add_field("image", png, filename="image.png", content_type="image/png")
+        if mask is not None:
+            form.add_field("mask", mask, filename="mask.png", content_type="image/png")
         form.add_field("prompt", req.prompt)
         form.add_field("n", str(n))
         form.add_field("size", size)

@@ -113,6 +113,8 @@ class Variant(ThreadedEngine):
         self.capabilities = inner.capabilities
         self.identity = inner.identity
         self.thread = thread
+        # The shared pipeline's timed warm-up (it loaded warm): its speed is this variant's too.
+        self.warm_up_timing = inner.warm_up_timing
 
     def generate(self, reqs: list[ImageRequest], on_step: StepCallback | None = None
                  ) -> list[ImageResult]:
@@ -120,11 +122,7 @@ class Variant(ThreadedEngine):
 
     def warm_up(self) -> None:
         self.inner.warm_up()
-
-    @property
-    def warm_up_timing(self) -> Any:
-        """The shared pipeline's timed warm-up: its speed is this variant's too."""
-        return getattr(self.inner, "warm_up_timing", None)
+        self.warm_up_timing = self.inner.warm_up_timing
 
 
 EntraHeaders = Callable[[EngineSpec], Callable[[], Awaitable[dict[str, str]]]]
@@ -199,15 +197,19 @@ def _openai(spec: EngineSpec, headers_for_entra: EntraHeaders) -> ImageEngine:
 def _comfyui(spec: EngineSpec) -> ImageEngine:
     try:
         workflow = Workflow.load(spec.path("workflow"))  # type: ignore[arg-type]
-        edit_path = spec.path("edit_workflow")
+        edit_path, mask_path, up_path = (spec.path(k) for k in (
+            "edit_workflow", "mask_workflow", "upscale_workflow"))
         edit = Workflow.load(edit_path, edit=True) if edit_path else None
+        masked = Workflow.load(mask_path, mask=True) if mask_path else None
+        upscale = Workflow.load(up_path, edit=True) if up_path else None
     except WorkflowError as exc:
         raise EngineLoadError(str(exc)) from None
     sizes = tuple(parse_size_option(s) for s in spec.option("sizes", [])) or None
     size = parse_size_option(spec.option("size")) if spec.option("size") else \
         (sizes[0] if sizes else (1024, 1024))
     return ComfyUIEngine(name=spec.name, base_url=str(spec.option("base_url")),
-                         workflow=workflow, edit_workflow=edit, default_size=size, sizes=sizes,
+                         workflow=workflow, edit_workflow=edit, mask_workflow=masked,
+                         upscale_workflow=upscale, default_size=size, sizes=sizes,
                          default_steps=int(spec.option("steps", 20)),
                          timeout_s=spec.timeout_s, max_concurrency=spec.max_concurrency)
 

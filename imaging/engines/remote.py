@@ -11,12 +11,13 @@ import asyncio
 
 import aiohttp
 
-from imaging.engine import EngineIdentity
+from imaging.engine import EngineIdentity, ImageRequest
 
 
 class RemoteEngine:
     default_steps = 1
     guidance_scale = 0.0  # remote services choose their own
+    warm_up_timing: tuple[ImageRequest, float] | None = None  # no warm-up to time
 
     def __init__(self, name: str, model: str, *, max_concurrency: int,
                  base_url: str | None = None) -> None:

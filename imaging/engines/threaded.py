@@ -41,6 +41,7 @@ class ThreadedEngine:
 
     identity: EngineIdentity
     max_concurrency = 1  # one batch at a time in the device thread
+    warm_up_timing: tuple[ImageRequest, float] | None = None
     _device_thread: DeviceThread | None = None
 
     @property

@@ -40,7 +40,7 @@ class LocalJobRunner(QueueingRunner):
                          clock=clock)
         self.engine = engine
         self.remote = remote
-        timing = getattr(engine, "warm_up_timing", None)  # (request, seconds) at start-up
+        timing = engine.warm_up_timing  # (request, seconds) at start-up: the first ETAs
         if timing is not None:
             self.throughput.seed(*timing)
         self.concurrency = concurrency or engine.max_concurrency

@@ -116,7 +116,7 @@ class ImageWorker:
             self.replica = serve.get_replica_context().replica_id.unique_id
         except Exception:  # outside Serve (unit use)
             self.replica = secrets.token_hex(4)
-        batched = self._batched
+        batched: Any = self._batched  # type: ignore[misc]  # (Ray's typing, see _batched)
         batched.set_max_batch_size(self.config.max_batch_images)  # images, not calls
         batched.set_batch_wait_timeout_s(self.config.batch_wait_s)
 
@@ -138,7 +138,8 @@ class ImageWorker:
         door = jobs[0]["id"]
         await self._gate.enter(door, _images([call]))  # while the engine runs
         try:
-            async for events in self._batched(call):
+            batched: Any = self._batched  # type: ignore[misc]  # (Ray's typing, see _batched)
+            async for events in batched(call):
                 if events:  # []: a group without this call's jobs is running
                     yield events
         except (asyncio.CancelledError, GeneratorExit):
@@ -146,7 +147,11 @@ class ImageWorker:
             self._gate.left(door)  # if its batch had not started yet
             raise
 
-    async def _run_batch(self, calls: list[BatchCall]) -> AsyncIterator[list[Any]]:
+    # Ray types `serve.batch` for plain functions of lists, not for the async-generator
+    # methods it supports: the decorator and the calls below are typed loosely.
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0,  # type: ignore[arg-type]
+                 batch_size_fn=_images)
+    async def _batched(self, calls: list[BatchCall]) -> AsyncIterator[list[Any]]:  # type: ignore[misc]
         """Calls that reached the replica together: their jobs in one list, grouped by
         batch key, one pipeline call per group; each call hears its own jobs' events."""
         self.batches += 1
@@ -168,11 +173,6 @@ class ImageWorker:
             for j in jobs:
                 self._cancelled.discard(j["id"])
             self._gate.finished()
-
-    # Serve's batch queue around `_run_batch`. Ray types `serve.batch` for plain functions
-    # of lists, not for the async-generator methods it supports, so it is typed Any here.
-    _batched: Any = serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0,
-                                batch_size_fn=_images)(_run_batch)  # type: ignore[arg-type]
 
     async def _run_group(self, jobs: list[WireJob], group: list[int], batch_id: str
                          ) -> AsyncIterator[dict[int, WorkerEvent]]:
@@ -261,11 +261,12 @@ def _groups(jobs: list[WireJob], max_images: int) -> list[list[int]]:
 
 
 def _key(request: WireRequest) -> tuple[object, ...]:
-    plain = request_from_dict(WireRequest(  # the key without decoding the init image
+    plain = request_from_dict(WireRequest(  # the key without decoding the images
         prompt="", n=request["n"], width=request["width"], height=request["height"],
         steps=request["steps"], guidance_scale=request["guidance_scale"], seed=0,
         negative_prompt=request["negative_prompt"], strength=request["strength"]))
-    return (*plain.batch_key(), "init_png" in request)
+    # An edit and a masked edit take other pipeline calls than a fresh picture.
+    return (*plain.batch_key(), "init_png" in request, "mask_png" in request)
 
 
 def app_builder(args: dict[str, Any]) -> Any:

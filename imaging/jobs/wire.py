@@ -1,6 +1,6 @@
 """Jobs as plain data: what crosses to a Ray Serve replica and what a job record keeps.
 
-A request becomes a dict of plain values (its init image as PNG bytes), so it pickles
+A request becomes a dict of plain values (its init image and mask as PNG bytes), so it pickles
 cheaply into a replica and serialises into a Redis job record. Output pictures travel
 as raw RGB bytes: a replica never spends its GPU's time encoding PNG, and the bot
 decodes nothing (the store encodes once, as it does for the local runner).
@@ -20,7 +20,7 @@ WireImage = tuple[int, int, bytes]  # width, height, raw RGB
 
 
 class WireRequest(TypedDict):
-    """An `ImageRequest` as plain values (its init image as PNG bytes)."""
+    """An `ImageRequest` as plain values (its init image and mask as PNG bytes)."""
 
     prompt: str
     n: int
@@ -32,6 +32,7 @@ class WireRequest(TypedDict):
     negative_prompt: str | None
     strength: float | None
     init_png: NotRequired[bytes]
+    mask_png: NotRequired[bytes]  # greyscale, the init image's size (a masked edit)
 
 
 class WireJob(TypedDict):
@@ -105,23 +106,32 @@ def request_to_dict(req: ImageRequest) -> WireRequest:
                        steps=req.steps, guidance_scale=req.guidance_scale, seed=req.seed,
                        negative_prompt=req.negative_prompt, strength=req.strength)
     if req.init_image is not None:
-        buf = io.BytesIO()
-        req.init_image.convert("RGB").save(buf, format="PNG", compress_level=1)
-        data["init_png"] = buf.getvalue()
+        data["init_png"] = _png(req.init_image.convert("RGB"))
+    if req.mask is not None:
+        data["mask_png"] = _png(req.mask)
     return data
 
 
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _unpng(data: bytes | None, mode: str) -> Image.Image | None:
+    if data is None:
+        return None
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert(mode)
+
+
 def request_from_dict(data: WireRequest) -> ImageRequest:
-    init_image = None
-    png = data.get("init_png")
-    if png is not None:
-        with Image.open(io.BytesIO(png)) as im:
-            init_image = im.convert("RGB")
     return ImageRequest(prompt=data["prompt"], n=data["n"], width=data["width"],
                         height=data["height"], steps=data["steps"],
                         guidance_scale=data["guidance_scale"], seed=data["seed"],
-                        negative_prompt=data["negative_prompt"], init_image=init_image,
-                        strength=data["strength"])
+                        negative_prompt=data["negative_prompt"],
+                        init_image=_unpng(data.get("init_png"), "RGB"),
+                        strength=data["strength"], mask=_unpng(data.get("mask_png"), "L"))
 
 
 def image_to_wire(image: Image.Image) -> WireImage:

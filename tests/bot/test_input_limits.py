@@ -11,7 +11,6 @@ import struct
 import threading
 import zlib
 
-import aiohttp
 from PIL import Image
 
 from bot.llm.rules import RulesBrain
@@ -164,8 +163,8 @@ async def test_the_issues_500s_are_400s_or_polite_replies(
         invoke["type"] = "invoke"
         status, body = await post_activity(running.url, invoke)
         assert status == 200 and body["statusCode"] == 400, index  # "I don't know that button"
-    await post_activity(running.url, activity_factory("/vary " + "9" * 5000))
-    said = await connector.wait_for(lambda a: "there is no image" in _text(a))
+    await post_activity(running.url, activity_factory("/vary " + "9" * 3990))
+    said = await connector.wait_for(lambda a: "There is no image" in _text(a))
     assert len(_text(said)) < 200
     await running.settled()
     assert running.services.runner.batches_run == 0

@@ -9,12 +9,17 @@ and whole bodies that are not objects at all are sent too.
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
+import struct
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from tests.bot.test_discord_channel import (  # noqa: F401 (fixtures used by name)
     DiscordApp,
@@ -56,10 +61,35 @@ async def _post_all(session: aiohttp.ClientSession, url: str, cases: Cases,
 
 
 # ---- the web chat ------------------------------------------------------------------------
+# Charsets Python does not know, text codecs that are not text, and ones the body is not in.
 WEB_CHARSETS = ["klingon", "utf-16", "utf-32", "latin-1", "rot13", "base64", "utf-7"]
 
 
-@pytest.mark.parametrize("shape", ["raw", "fields", "charsets"])
+def _image_uris() -> Cases:
+    """Pictures no one should be able to send: other formats, a bomb, damage, no data."""
+    def uri(data: bytes, kind: str = "png") -> str:
+        return f"data:image/{kind};base64," + base64.b64encode(data).decode()
+
+    def saved(fmt: str) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (9, 9, 9)).save(buf, format=fmt)
+        return buf.getvalue()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data))
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2,
+                                                            0, 0, 0)) + chunk(b"IEND", b"")
+    images = {"gif": uri(saved("GIF"), "gif"), "bmp": uri(saved("BMP"), "bmp"),
+              "tiff-as-png": uri(saved("TIFF")), "bomb": uri(bomb),
+              "truncated": uri(saved("PNG")[:60]), "empty": "data:image/png;base64,",
+              "not-base64": "data:image/png;base64,%%%", "html": "data:text/html,<b>",
+              "too-big": uri(b"\0" * (4 * 1024 * 1024)), "url": "https://example.com/x.png"}
+    return [(name, encode({"text": "make it blue", "image": value}))
+            for name, value in images.items()]
+
+
+@pytest.mark.parametrize("shape", ["raw", "fields", "charsets", "images"])
 async def test_web_chat_never_answers_5xx(app_factory, settings_factory, caplog, shape):
     running = await app_factory(settings_factory())
     url = running.url + "/api/chat"
@@ -70,6 +100,8 @@ async def test_web_chat_never_answers_5xx(app_factory, settings_factory, caplog,
             failed = await _post_all(s, url, RAW_BODIES, caplog)
         elif shape == "fields":
             failed = await _post_all(s, url, mutations(base), caplog)
+        elif shape == "images":
+            failed = await _post_all(s, url, _image_uris(), caplog)
         else:
             failed = []
             for charset in WEB_CHARSETS:
@@ -114,17 +146,24 @@ def _teams_bodies(shape: str, make: Any) -> Cases:
     raise AssertionError(shape)
 
 
-@pytest.mark.parametrize("shape", ["raw", "message", "message-back", "card-action", "compose",
-                                   "conversation-update"])
+@pytest.mark.parametrize("shape", ["raw", "charsets", "message", "message-back", "card-action",
+                                   "compose", "conversation-update"])
 async def test_teams_never_answers_5xx(app_factory, settings_factory, connector,
                                        activity_factory, caplog, shape):
     running = await app_factory(settings_factory())  # no app id: no auth, as in tests
     from bot.app.server import TEAMS_BOT
 
     running.app[TEAMS_BOT].compose.wait_s = 0.0  # answer "still working" at once
+    url = running.url + "/api/messages"
     async with aiohttp.ClientSession() as s:
-        failed = await _post_all(s, running.url + "/api/messages",
-                                 _teams_bodies(shape, activity_factory), caplog)
+        if shape == "charsets":
+            failed = []
+            for charset in WEB_CHARSETS:
+                failed += await _post_all(s, url, [(charset, encode(activity_factory("hi")))],
+                                          caplog, {"Content-Type":
+                                                   f"application/json; charset={charset}"})
+        else:
+            failed = await _post_all(s, url, _teams_bodies(shape, activity_factory), caplog)
     await running.settled()
     assert not failed, "\n".join(map(str, failed))
 

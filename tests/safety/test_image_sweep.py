@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from imaging.engine import ImageRequest
 from safety.demo_sweep import HARMLESS_SCENES, draw, withheld
 from safety.image import NudeNetClassifier, detections, to_bgr
 from safety.image_evidence import WHOLE_PICTURE_SHARE, Detection, area_share, support
@@ -23,7 +24,7 @@ def detector() -> NudeNetClassifier:
 
 
 def test_the_issue_seed_is_delivered_and_the_detector_still_sees_what_it_saw(demo_engine, detector) -> None:
-    (car,) = draw(demo_engine, ["a blue car on grass"], [2])
+    (car,) = draw(demo_engine, ImageRequest, ["a blue car on grass"], [2])
     (verdict,) = detector.classify_sync([car.image])
     assert verdict.allowed, verdict.reason
     # The detections that withheld it are still there; only the evidence rule changed.
@@ -37,7 +38,7 @@ def test_the_issue_seed_is_delivered_and_the_detector_still_sees_what_it_saw(dem
 
 def test_a_sweep_of_seeds_and_harmless_scenes_is_not_withheld(demo_engine, detector) -> None:
     scenes = [HARMLESS_SCENES[0], HARMLESS_SCENES[1], "a red apple on a white background", "a white boat at sea"]
-    drawn = draw(demo_engine, scenes, list(range(20)))
+    drawn = draw(demo_engine, ImageRequest, scenes, list(range(20)))
     assert len(drawn) == 80
     flagged = withheld(detector, drawn)
     assert not flagged, [(d.prompt, d.seed, v.reason) for d, v in flagged]

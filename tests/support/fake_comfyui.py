@@ -5,8 +5,14 @@ client's `/ws?clientId=` socket, `status`, `execution_start`, `executing` {node}
 `progress` {value, max} with a binary preview frame after each step (4-byte event type 1
 = PREVIEW_IMAGE, 4-byte format 1 = JPEG, the JPEG), `executed` {output: {images}},
 `executing` {node: null} and `execution_success`. Results are at `/history/{id}` and
-`/view`; `POST /upload/image` takes an input picture; `POST /interrupt` and
+`/view`; `POST /upload/image` takes an input picture (or a mask); `POST /interrupt` and
 `POST /queue {"delete": [...]}` are recorded.
+
+As ComfyUI does, `/prompt` refuses a graph whose LoadImage / LoadImageMask nodes name a
+file that was never uploaded (or a mask channel that does not exist). The picture a run
+makes has the size of its ImageScale node, else its EmptyLatentImage, else its loaded
+picture; with a LoadImageMask, the loaded picture is kept where the mask's channel is
+dark and painted over where it is light, so a test sees which pixels were redrawn.
 """
 
 from __future__ import annotations
@@ -73,6 +79,12 @@ class FakeComfyUI:
                                                 "Cannot execute because the prompt is empty",
                                                 "details": "", "extra_info": {}},
                                       "node_errors": {}}, status=400)
+        node_errors = self._invalid_inputs(graph)
+        if node_errors:
+            return web.json_response({"error": {"type": "prompt_outputs_failed_validation",
+                                                "message": "Prompt outputs failed validation",
+                                                "details": "", "extra_info": {}},
+                                      "node_errors": node_errors}, status=400)
         pid = str(uuid.uuid4())
         self.prompts.append(graph)
         task = asyncio.ensure_future(self._run(pid, graph, body.get("client_id", "")))
@@ -81,14 +93,58 @@ class FakeComfyUI:
         return web.json_response({"prompt_id": pid, "number": len(self.prompts),
                                   "node_errors": {}})
 
+    def _invalid_inputs(self, graph: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, Any] = {}
+        for nid, node in graph.items():
+            inputs = node.get("inputs", {})
+            problems = []
+            if node["class_type"] in ("LoadImage", "LoadImageMask") and \
+                    inputs.get("image") not in self.uploads:
+                problems.append(f"image - Invalid image file: {inputs.get('image')}")
+            if node["class_type"] == "LoadImageMask" and \
+                    inputs.get("channel") not in ("alpha", "red", "green", "blue"):
+                problems.append(f"channel - Value not in list: {inputs.get('channel')}")
+            if problems:
+                errors[nid] = {"errors": [{"type": "value_not_in_list", "message": p,
+                                           "details": p} for p in problems],
+                               "dependent_outputs": ["9"], "class_type": node["class_type"]}
+        return errors
+
+    def loaded(self, graph: dict[str, Any], class_type: str) -> Image.Image | None:
+        """The uploaded file a LoadImage / LoadImageMask node of `graph` reads."""
+        node = next((n for n in graph.values() if n["class_type"] == class_type), None)
+        if node is None:
+            return None
+        image = Image.open(io.BytesIO(self.uploads[node["inputs"]["image"]]))
+        image.load()
+        return image
+
+    def _picture(self, graph: dict[str, Any], seed: int) -> bytes:
+        by_type = {n["class_type"]: n["inputs"] for n in graph.values()}
+        source, mask = self.loaded(graph, "LoadImage"), self.loaded(graph, "LoadImageMask")
+        sized = by_type.get("ImageScale") or by_type.get("EmptyLatentImage")
+        w, h = (sized["width"], sized["height"]) if sized else \
+            source.size if source is not None else (512, 512)
+        colour = (40 + seed % 150, 90, 160)
+        if source is None or mask is None:
+            return _png(w, h, colour)
+        channel = by_type["LoadImageMask"]["channel"]
+        band = mask.convert("RGBA").getchannel({"alpha": "A", "red": "R", "green": "G",
+                                                "blue": "B"}[channel])
+        if channel == "alpha":  # ComfyUI: transparent = masked
+            band = band.point(lambda v: 255 - v)
+        out = source.convert("RGB").resize((w, h))
+        out.paste(Image.new("RGB", (w, h), colour), mask=band.resize((w, h)).point(
+            lambda v: 255 if v >= 128 else 0))
+        buf = io.BytesIO()
+        out.save(buf, format="PNG")
+        return buf.getvalue()
+
     async def _run(self, pid: str, graph: dict[str, Any], client: str) -> None:
         ws = self._sockets.get(client)
         if ws is None:
             return
         sampler = next(n for n in graph.values() if n["class_type"] == "KSampler")["inputs"]
-        latent = next((n for n in graph.values() if n["class_type"] == "EmptyLatentImage"),
-                      None)
-        w, h = (latent["inputs"]["width"], latent["inputs"]["height"]) if latent else (512, 512)
         steps = int(sampler["steps"])
         await ws.send_json({"type": "execution_start", "data": {"prompt_id": pid}})
         await ws.send_json({"type": "executing", "data": {"node": "3", "prompt_id": pid}})
@@ -111,7 +167,7 @@ class FakeComfyUI:
                 "traceback": [], "executed": []}})
             return
         name = f"easel_{pid[:8]}_00001_.png"
-        self._files[name] = _png(w, h, int(sampler.get("seed", 0)))
+        self._files[name] = self._picture(graph, int(sampler.get("seed", 0)))
         images = [{"filename": name, "subfolder": "", "type": "output"}]
         self._history[pid] = {"prompt": [len(self.prompts), pid, graph, {}, ["9"]],
                               "outputs": {"9": {"images": images}},
@@ -154,9 +210,9 @@ class FakeComfyUI:
         return web.Response()
 
 
-def _png(w: int, h: int, seed: int) -> bytes:
+def _png(w: int, h: int, colour: tuple[int, int, int]) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", (w, h), (40 + seed % 150, 90, 160)).save(buf, format="PNG")
+    Image.new("RGB", (w, h), colour).save(buf, format="PNG")
     return buf.getvalue()
 
 

@@ -5,8 +5,10 @@
 It answers with the documented shapes: `{"created", "data": [{"b64_json",
 "revised_prompt"?}]}`, errors as `{"error": {"code", "message", "type", "param"}}`, and
 enforces what the real service enforces where easel must adapt: dall-e-3 takes n=1 only
-and three sizes; gpt-image models reject `response_format`. Tests script failures
-(`fail`) and holds (`hold`), and read every request back (`calls`).
+and three sizes; gpt-image models reject `response_format`; an edit's `mask` must be a
+PNG with an alpha channel, the size of `image` (its fully transparent pixels are the ones
+to edit), and dall-e-3 takes no edits. Tests script failures (`fail`) and holds (`hold`),
+and read every request back (`calls`, with the decoded mask).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Call:
     headers: dict[str, str]
     body: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    mask: Image.Image | None = None  # an edit's mask, decoded (RGBA)
 
 
 @dataclass
@@ -90,11 +93,21 @@ class FakeImagesAPI:
         if "image" not in files:
             return _error(400, "invalid_request_error", "'image' is a required property")
         body["n"] = int(body.get("n", 1))
-        return await self._serve(request, body, files)
+        mask = None
+        if "mask" in files:
+            mask = _mask(files["image"], files["mask"])
+            if isinstance(mask, web.Response):
+                return mask
+        model = body.get("model") or request.match_info.get("dep", "")
+        if model == "dall-e-3":
+            return _error(400, "invalid_request_error",
+                          "Invalid model dall-e-3. The model must be one of dall-e-2, "
+                          "gpt-image-1.", param="model")
+        return await self._serve(request, body, files, mask)
 
     async def _serve(self, request: web.Request, body: dict[str, Any],
-                     files: dict[str, bytes]) -> web.Response:
-        call = Call(request.path, dict(request.query), dict(request.headers), body, files)
+                     files: dict[str, bytes], mask: Image.Image | None = None) -> web.Response:
+        call = Call(request.path, dict(request.query), dict(request.headers), body, files, mask)
         self.calls.append(call)
         self.arrived.set()
         denied = self._auth(request)
@@ -168,6 +181,24 @@ def rate_limited(retry_after: str = "2") -> Failure:
     return Failure(429, {"code": "rate_limit_exceeded", "type": "requests",
                          "message": "Rate limit reached for images per minute."},
                    headers={"Retry-After": retry_after})
+
+
+def _mask(image_png: bytes, mask_png: bytes) -> Image.Image | web.Response:
+    """The edit's mask as the service checks it, or its 400 answer."""
+    try:
+        image, mask = (Image.open(io.BytesIO(b)) for b in (image_png, mask_png))
+        image.load()
+        mask.load()
+    except OSError:
+        return _error(400, "invalid_image_format", "Invalid image file or mode for image "
+                      "'mask', please check your image file.", param="mask")
+    if mask.format != "PNG" or mask.mode not in ("RGBA", "LA"):
+        return _error(400, "invalid_image_format", f"Invalid input image - format must be in "
+                      f"['RGBA', 'LA'], got {mask.mode}.", param="mask")
+    if mask.size != image.size:
+        return _error(400, "invalid_request_error", "Invalid mask image - mask and image must "
+                      "have the same dimensions.", param="mask")
+    return mask.convert("RGBA")
 
 
 def _error(status: int, code: str, message: str, param: str | None = None) -> web.Response:

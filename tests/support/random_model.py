@@ -39,11 +39,14 @@ def _byte_level_tokenizer():  # -> CLIPTokenizer
     return tok
 
 
-def build_random_pipeline(seed: int = 0):  # -> StableDiffusionPipeline
+def build_random_pipeline(seed: int = 0, inpaint: bool = False):  # -> StableDiffusionPipeline
+    """`inpaint`: an inpainting checkpoint instead (a 9-channel UNet: latents, mask and the
+    masked picture's latents), saved as a StableDiffusionInpaintPipeline."""
     import torch
     from diffusers import (
         AutoencoderKL,
         EulerAncestralDiscreteScheduler,
+        StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
@@ -55,7 +58,7 @@ def build_random_pipeline(seed: int = 0):  # -> StableDiffusionPipeline
         block_out_channels=(32, 64),
         layers_per_block=1,
         sample_size=32,
-        in_channels=4,
+        in_channels=9 if inpaint else 4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -91,7 +94,8 @@ def build_random_pipeline(seed: int = 0):  # -> StableDiffusionPipeline
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
         num_train_timesteps=1000, steps_offset=1,
     )
-    return StableDiffusionPipeline(
+    cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
+    return cls(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
@@ -103,10 +107,10 @@ def build_random_pipeline(seed: int = 0):  # -> StableDiffusionPipeline
     )
 
 
-def write_random_model(path: Path) -> Path:
+def write_random_model(path: Path, inpaint: bool = False) -> Path:
     """Build the random pipeline and save it to `path` (loadable with from_pretrained)."""
     path.mkdir(parents=True, exist_ok=True)
-    pipe = build_random_pipeline()
+    pipe = build_random_pipeline(inpaint=inpaint)
     pipe.save_pretrained(str(path), safe_serialization=True)
     log.info("wrote a random-weights model to %s", path)
     return path
