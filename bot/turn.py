@@ -50,6 +50,9 @@ class Turn:
     reference: str | None = None
     # Images the user attached (already downloaded and checked by the channel).
     attachments: tuple[bytes, ...] = ()
+    # A mask the user drew over the referenced (or current) picture: image bytes, white
+    # (or opaque) where to change. With an instruction it makes a region edit.
+    mask: bytes | None = field(default=None, repr=False)
     # Where the turn's reply goes, as plain data, for a bot process that finishes the
     # job after this one died (bot/pipeline/recovery.py): {"channel": ..., address fields}. The
     # channel may add to it (the id of its "working" message) until the job is queued.

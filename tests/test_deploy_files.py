@@ -115,7 +115,7 @@ def test_args_are_worker_config_fields(config: dict[str, Any]) -> None:
     unknown = set(args) - fields
     assert not unknown, f"not WorkerConfig fields: {sorted(unknown)}"
     cfg = serve_worker.WorkerConfig(**args)  # what a replica does with them
-    assert cfg.simulated_s is None  # a deploy file runs the real engine
+    assert cfg.engine_factory is None  # a deploy file runs the real engine
     assert cfg.max_batch_images >= 1
 
 

@@ -83,6 +83,26 @@ def check_edit(named: NamedEngine | None) -> None:
         raise EditUnsupported(f"{named.name} cannot edit pictures")
 
 
+class OperationUnsupported(ToolArgsError):
+    """The chosen engine cannot do this canvas operation (nothing was queued)."""
+
+
+# What each canvas operation needs of an engine, and how to say that it cannot.
+_OPERATIONS = {
+    "inpaint": (lambda c: c.inpaint, "cannot redraw part of a picture"),
+    "outpaint": (lambda c: c.outpaint, "cannot draw past a picture's edges (zoom out, pan)"),
+    "upscale": (lambda c: c.upscale, "cannot refine a picture at a larger size"),
+}
+
+
+def check_operation(named: NamedEngine, operation: str) -> None:
+    """`OperationUnsupported` when `named` cannot do `operation` (inpaint, outpaint,
+    upscale), naming the engine and, with several, where to look for one that can."""
+    can, cannot = _OPERATIONS[operation]
+    if not can(named.capabilities):
+        raise OperationUnsupported(f"{named.name} {cannot}; `/models` says which engines can")
+
+
 def plan_for(named: NamedEngine | None) -> Plan:
     if named is None:
         return Plan()

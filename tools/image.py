@@ -121,11 +121,14 @@ class GenerateImageTool:
         return finish(await self.deliver(result, ctx, request), result, plan)
 
     async def submit(self, request: ImageRequest, ctx: ToolContext, plan: Plan | None = None,
-                     parent_image: str | None = None) -> ImageResult:
+                     parent_image: str | None = None, quota_images: int | None = None
+                     ) -> ImageResult:
         """Queue the job and wait for it, passing its events on. Raises `QuotaExceeded`
-        (nothing queued), `JobCancelled` or `GenerationError`."""
+        (nothing queued), `JobCancelled` or `GenerationError`. `quota_images`: what the
+        job counts as against the quotas when not its `n` (an upscale: its pixel area)."""
         job = ImageJob(request, ctx.user_id, ctx.tenant_id,
-                       engine=plan.engine if plan is not None else None)
+                       engine=plan.engine if plan is not None else None,
+                       quota_images=quota_images)
         ctx.job_ids.append(job.id)
         if self.journal is not None and ctx.resume is not None:
             if ctx.own is not None:  # the record names the user's prompt: /forget finds it
@@ -160,9 +163,10 @@ class GenerateImageTool:
         return events
 
     async def deliver(self, result: ImageResult, ctx: ToolContext, request: ImageRequest,
-                      parent: bytes | None = None) -> ToolResult:
+                      parent: bytes | None = None, action: str | None = None) -> ToolResult:
         """Check (safety), mark, sign, store and describe the images of a finished job.
-        `parent`: the stored picture an edit started from (the manifest's ingredient)."""
+        `parent`: the stored picture an edit started from (the manifest's ingredient);
+        `action`: the manifest's action for it when not `c2pa.edited` (`c2pa.resized`)."""
         keep, note = await self.image_check(result.images, ctx.user_id)
         if len(keep) != len(result.images):  # fail closed on a confused check
             keep = [False] * len(result.images)
@@ -171,7 +175,7 @@ class GenerateImageTool:
         # Only what passed is stored; those images are encoded and written side by side (PNG
         # encoding runs in worker threads), not one after another.
         ids = [new_image_id() for _ in passed]
-        data = await asyncio.gather(*(self._encode(image, image_id, ctx, request, parent)
+        data = await asyncio.gather(*(self._encode(image, image_id, ctx, request, parent, action)
                                       for (image, _), image_id in zip(passed, ids, strict=True)))
         # Encoded once; in a storage outage only the writes wait and are tried again. The
         # user's index first, so that a /forget at any moment finds what is written next.
@@ -190,11 +194,12 @@ class GenerateImageTool:
 
 
     async def _encode(self, image: Image.Image, image_id: str, ctx: ToolContext,
-                      request: ImageRequest, parent: bytes | None) -> bytes:
+                      request: ImageRequest, parent: bytes | None,
+                      action: str | None = None) -> bytes:
         if self.stamp is None:
             return await asyncio.to_thread(encode_png, image)
         return await self.stamp.mark(image, image_id, engine=ctx.engine, prompt=request.prompt,
-                                     user_id=ctx.user_id, parent=parent)
+                                     user_id=ctx.user_id, parent=parent, action=action)
 
 
 class EditImageArgs(BaseModel):

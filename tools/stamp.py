@@ -37,13 +37,15 @@ class Stamp:
         return await self.store.save_encoded(data, image.width, image.height, image_id)
 
     async def mark(self, image: Image.Image, image_id: str, *, engine: str | None, prompt: str,
-                   user_id: str, parent: bytes | None = None) -> bytes:
+                   user_id: str, parent: bytes | None = None, action: str | None = None
+                   ) -> bytes:
         """The marked and signed PNG of the picture to be stored as `image_id` (its
-        watermark's key comes from the id), for a caller that stores it itself."""
+        watermark's key comes from the id), for a caller that stores it itself. `action`:
+        the manifest's action for a picture with a parent, when it is not `c2pa.edited`."""
         name, model = self.identity(engine)
         info = GenerationInfo(engine=name, model=model,
                               generation_key=self.provenance.generation_key(image_id),
-                              prompt=prompt, user_id=user_id)
+                              prompt=prompt, user_id=user_id, action=action)
         return await self.provenance.amark_and_sign(image, info, parent)
 
     async def sign_copy(self, original: bytes, copy: bytes) -> bytes:

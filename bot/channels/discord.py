@@ -27,6 +27,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.channels.discord_api import DiscordAPI, InteractionToken
+from bot.channels.discord_canvas import canvas_answer
 from bot.channels.discord_check import interaction_problem
 from bot.channels.discord_delivery import SORRY, InteractionCtx, InteractionDelivery
 from bot.channels.discord_render import DiscordRenderer, ImageSource, SignCopy, text_payload
@@ -177,7 +178,12 @@ class DiscordChannel:
         if kind == InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
             return {"type": ResponseType.AUTOCOMPLETE_RESULT, "data": {"choices": []}}
         try:
-            if kind == InteractionType.APPLICATION_COMMAND:
+            canvas = canvas_answer(kind, data, ix.get("message") or {})
+            if isinstance(canvas, dict):  # a canvas button's next step: a menu or a modal
+                return canvas
+            if canvas is not None:
+                cmd = canvas
+            elif kind == InteractionType.APPLICATION_COMMAND:
                 cmd = command_text(data)
             elif kind == InteractionType.MESSAGE_COMPONENT:
                 action = parse_custom_id(str(data.get("custom_id", "")))

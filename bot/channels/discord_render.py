@@ -1,6 +1,6 @@
 """Render channel-neutral `Reply`s as Discord message payloads (content, files, buttons).
 
-All images of one reply go into ONE message, with the V1–V4 buttons underneath: that is
+All images of one reply go into ONE message, with the U1–U4 / V1–V4 buttons underneath: that is
 the Midjourney layout Discord users know (one grid, one row of buttons that refer to its
 images), Discord shows up to four attachments as a mosaic, and one PATCH means one
 rate-limit slot instead of one per image.
@@ -19,6 +19,7 @@ from PIL import Image
 
 from bot.channels.copies import SignCopy, signed_within
 from bot.channels.discord_api import FileUpload
+from bot.channels.discord_canvas import ASK, PANS, ZOOMS, CanvasAction
 from bot.channels.discord_wire import (
     CONTENT_MAX,
     EPHEMERAL,
@@ -201,28 +202,44 @@ def vote_buttons(battle_id: str) -> list[dict[str, Any]]:
 
 
 def buttons(generation_id: str | None, images: int) -> list[dict[str, Any]]:
-    """V1–Vn under the images, then Retry / Edit / Undo. Without a generation id (or one
-    too long for a custom_id) there is nothing for a button to point at: no buttons."""
+    """Midjourney's layout, within Discord's 5 rows of 5: U1–Un (upscale), V1–Vn, then
+    Retry / Edit / Vary (Region) / Undo, Zoom out 1.5× / 2×, and the four pan arrows.
+    Without a generation id (or one too long for a custom_id) there is nothing for a
+    button to point at: no buttons."""
     if not generation_id:
         return []
-    variations = [_button(f"V{i}", custom_id("v", generation_id, i)) for i in range(1, images + 1)]
+    shown = range(1, min(images, 5) + 1)
+    # Zoom, pan and region name image 1 under one image; under several, ASK: a press
+    # first asks which image (discord_canvas).
+    one = 1 if images == 1 else ASK
+
+    def canvas(label: str, kind: str, arg: str = "", **style: Any) -> dict[str, Any] | None:
+        return _button(label, CanvasAction(kind, generation_id, one, arg).custom_id(), **style)
+
+    upscales = [_button(f"U{i}", CanvasAction("x", generation_id, i).custom_id())
+                for i in shown]
+    variations = [_button(f"V{i}", custom_id("v", generation_id, i)) for i in shown]
     actions = [
         _button("Retry", custom_id("r", generation_id), emoji="🔄"),
         _button("Edit", custom_id("e", generation_id), emoji="✏️", style=ButtonStyle.PRIMARY),
+        canvas("Vary (Region)", "g", emoji="🖌️"),
         _button("Undo", custom_id("u", generation_id), emoji="↩️"),
     ]
-    rows = [_row(variations[:5]), _row(actions)]
-    if any(b is None for b in [*variations, *actions]):
+    zooms = [canvas(f"Zoom out {z}×", "z", z, emoji="🔍") for z in ZOOMS]
+    pans = [canvas("", "p", key, emoji=arrow) for key, (_, arrow) in PANS.items()]
+    groups = [upscales, variations, actions, zooms, pans]
+    if any(b is None for group in groups for b in group):
         return []
-    return [r for r in rows if r["components"]]
+    return [_row(group) for group in groups if group]
 
 
 def _button(label: str, cid: str | None, *, emoji: str | None = None,
             style: ButtonStyle = ButtonStyle.SECONDARY) -> dict[str, Any] | None:
     if cid is None:
         return None
-    button: dict[str, Any] = {"type": ComponentType.BUTTON, "style": style, "label": label,
-                              "custom_id": cid}
+    button: dict[str, Any] = {"type": ComponentType.BUTTON, "style": style, "custom_id": cid}
+    if label:  # the pan arrows are an emoji alone
+        button["label"] = label
     if emoji:
         button["emoji"] = {"name": emoji}
     return button

@@ -37,6 +37,7 @@ class ResponseType(IntEnum):
 class ComponentType(IntEnum):
     ACTION_ROW = 1
     BUTTON = 2
+    STRING_SELECT = 3
     TEXT_INPUT = 4
     LABEL = 18  # newer modals wrap each input in a label
 
@@ -185,6 +186,7 @@ def _edit_text(instruction: str, image: Any) -> str:
 #   easel:m:<generation>       the edit modal itself (MODAL_SUBMIT)
 #   easel:c:<job>              cancel that job (the button under a working message)
 #   easel:a:<battle>:<choice>  a vote on an arena battle (a, b, tie, bad)
+# and the canvas buttons' kinds x, z, p, g, s, y (bot/channels/discord_canvas.py).
 PREFIX = "easel"
 VOTE_CHOICES = ("a", "b", "tie", "bad")
 MODAL_INSTRUCTION = "instruction"

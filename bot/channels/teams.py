@@ -22,6 +22,7 @@ from botbuilder.core import ActivityHandler, BotAdapter, InvokeResponse, TurnCon
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot.channels.attachments import AttachmentError, AttachmentLimits, fetch_image
+from bot.channels.teams_canvas import CANVAS_VERBS, canvas_command
 from bot.channels.teams_cards import VERBS
 from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_delivery import ProactiveDelivery
@@ -79,6 +80,9 @@ def command_for(data: dict[str, Any]) -> tuple[str, str | None] | None:
         return None
     ref = data.get("generation_id")
     ref = ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None
+    if verb in CANVAS_VERBS:
+        text = canvas_command(verb, data)
+        return (text, ref) if text else None
     index = _index(data.get("index"))
     if index is None and data.get("index") not in (None, ""):
         return None  # "²", 5,000 digits, a list: no button of ours sends that
@@ -155,8 +159,8 @@ class TeamsBot(ActivityHandler):
         if isinstance(activity.value, dict) and (activity.value.get("easel") in VERBS):
             found = command_for(activity.value)  # a message-back from a card button
             if found is None:
-                await turn_context.send_activity("Tell me what to change, then press the "
-                                                 "button again.")
+                await turn_context.send_activity("Tell me what to change (for a region, tick "
+                                                 "a square too), then press the button again.")
                 return
             text, reference = found
         try:
@@ -226,7 +230,8 @@ class TeamsBot(ActivityHandler):
         found = command_for(data)
         if found is None:
             return InvokeResponse(status=200, body=_card_error(
-                "I don't know that button, or the edit was empty."))
+                "I don't know that button, or it came without what it needs (the words of "
+                "an edit, the squares of a region)."))
         text, reference = found
         await self._respond(turn_context, self._turn(turn_context.activity, text,
                                                      reference=reference))

@@ -12,12 +12,13 @@ from typing import Any
 
 CARD_VERSION = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-VERBS = ("vary", "edit", "undo", "pick", "retry", "cancel", "vote")
+VERBS = ("vary", "edit", "undo", "pick", "retry", "cancel", "vote",
+         "zoom", "pan", "upscale", "region")  # the last four: teams_canvas
 VOTES = (("A is better", "a"), ("B is better", "b"), ("Tie", "tie"), ("Both bad", "bad"))
 
 
-def _action(title: str, verb: str, data: dict[str, Any], *, style: str | None = None
-            ) -> dict[str, Any]:
+def card_action(title: str, verb: str, data: dict[str, Any], *, style: str | None = None
+                ) -> dict[str, Any]:
     payload = {"easel": verb, **data}
     action: dict[str, Any] = {
         "type": "Action.Execute",
@@ -55,7 +56,7 @@ def battle_card(*, image_urls: list[str], text: str, battle_id: str) -> dict[str
     body: list[dict[str, Any]] = [{"type": "TextBlock", "text": text, "wrap": True},
                                   {"type": "ColumnSet", "columns": columns}]
     ref = {"generation_id": battle_id}  # the battle, where other buttons name a generation
-    return _card(body, [_action(title, "vote", {**ref, "choice": choice})
+    return _card(body, [card_action(title, "vote", {**ref, "choice": choice})
                         for title, choice in VOTES])
 
 
@@ -66,9 +67,11 @@ def attachment(card: dict[str, Any]) -> dict[str, Any]:
 def result_card(*, image_urls: list[str], prompt: str, seeds: list[int], size: str,
                 generation_id: str | None, title: str = "", note: str = "",
                 full_urls: list[str | None] | None = None, with_actions: bool = True,
-                engine: str | None = None) -> dict[str, Any]:
+                engine: str | None = None, tools: list[dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
     """The image(s), the prompt used (collapsed), the seed (none when the engine has no
-    seed control), the engine (when there are several), and the actions."""
+    seed control), the engine (when there are several), and the actions; `tools` go
+    between Edit and Undo (the canvas ShowCards, teams_canvas)."""
     ref = {"generation_id": generation_id} if generation_id else {}
     body: list[dict[str, Any]] = []
     if title:
@@ -89,7 +92,7 @@ def result_card(*, image_urls: list[str], prompt: str, seeds: list[int], size: s
             ]
             if with_actions:
                 col_items.append({"type": "ActionSet", "actions": [
-                    _action("Use this one", "pick", {**ref, "index": i + 1})]})
+                    card_action("Use this one", "pick", {**ref, "index": i + 1})]})
             columns.append({"type": "Column", "width": "stretch", "items": col_items})
         # Two per row keeps the pictures large enough on a phone.
         for start in range(0, len(columns), 2):
@@ -108,15 +111,16 @@ def result_card(*, image_urls: list[str], prompt: str, seeds: list[int], size: s
     actions: list[dict[str, Any]] = []
     if with_actions and generation_id:
         actions = [
-            _action("Variations", "vary", ref),
+            card_action("Variations", "vary", ref),
             {"type": "Action.ShowCard", "title": "Edit", "card": {
                 "type": "AdaptiveCard", "version": CARD_VERSION,
                 "body": [{"type": "Input.Text", "id": "instruction", "isRequired": True,
                           "maxLength": 300, "label": "What should change?",
                           "placeholder": "make it darker, add a hat, in watercolour…",
                           "errorMessage": "Say what to change"}],
-                "actions": [_action("Apply edit", "edit", ref, style="positive")]}},
-            _action("Undo", "undo", ref),
+                "actions": [card_action("Apply edit", "edit", ref, style="positive")]}},
+            *(tools or []),
+            card_action("Undo", "undo", ref),
         ]
     return _card(body, actions)
 
@@ -135,7 +139,7 @@ def working_card(text: str, status: str, *, job_id: str | None,
     if preview_url:
         body.append({"type": "Image", "url": preview_url, "size": "Medium",
                      "altText": "preview of the picture so far"})
-    actions = [_action("Cancel", "cancel", {"job": job_id}, style="destructive")] \
+    actions = [card_action("Cancel", "cancel", {"job": job_id}, style="destructive")] \
         if job_id else None
     return _card(body, actions)
 

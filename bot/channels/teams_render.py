@@ -17,6 +17,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment, TextFormatTyp
 
 from bot.channels import teams_cards as cards
 from bot.channels.copies import SignCopy, signed_within
+from bot.channels.teams_canvas import canvas_actions
 from bot.turn import DeliveredImage, Reply, ReplyKind
 from imaging.delivery import TEAMS_LIMITS, ChannelLimits, Encoded, fit_image, room_for_manifest
 from imaging.store import ImageStore
@@ -111,4 +112,6 @@ class TeamsRenderer:
             title=reply.text,
             note=" ".join(notes),
             with_actions=with_actions,
+            tools=canvas_actions(reply.generation_id, [r.url for r in rendered])
+            if with_actions and reply.generation_id else None,
         )

@@ -3,6 +3,10 @@
 `GET /api/chat/history` gives the conversation back after a reload; `/chat.js` and the
 icon are the page's only other assets (nothing external, no inline script, no eval).
 
+A turn's body is `{"text", "reference"?, "image"?, "mask"?}`: `image` a data: URI picture
+to edit, `mask` a data: URI PNG drawn over the referenced picture (white = change), which
+with the words makes a region edit.
+
 A turn's answer streams back as NDJSON, one event per line, in the order they happen:
 `{"type": "message", "reply": {...}}` for the immediate answer ("working on it", help
 text), `{"type": "queued", "job": id, "position": n, "eta_s": s}` while the job waits
@@ -53,6 +57,7 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe
        "frame-ancestors 'none'; form-action 'self'")
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 _GENERATION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MASK_REFUSED = "The mask must be a PNG picture, white where the picture should change"
 
 AssistantGetter = Callable[[web.Application], Assistant]
 ClaimsGetter = Callable[[web.Application], Claims | None]
@@ -158,6 +163,12 @@ class WebChat:
                 attachments = (await self._attachment(body["image"]),)
             except AttachmentError as exc:
                 return _bad_request(str(exc))
+        mask: bytes | None = None
+        if body.get("mask") is not None:  # drawn over the referenced picture: a region edit
+            try:
+                mask = await self._attachment(body["mask"])
+            except AttachmentError as exc:
+                return _bad_request(f"{MASK_REFUSED} ({str(exc).rstrip('.')})")
         if not text and not attachments:
             return _bad_request("empty message")
         reference = body.get("reference")
@@ -168,7 +179,7 @@ class WebChat:
         # A job finished by another bot process (this one restarted) lands in the history,
         # which the page shows on its next load: the address is the conversation itself.
         turn = Turn(channel="web", conversation_id=f"web-{session}", user_id=f"web-{session}",
-                    text=text, reference=reference, attachments=attachments,
+                    text=text, reference=reference, attachments=attachments, mask=mask,
                     delivery={"channel": "web"})
         response = await self._get_assistant(request.app).respond(turn)
         # no-cache, not no-store: Chromium reports a streamed no-store fetch that it read to

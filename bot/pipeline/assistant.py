@@ -20,6 +20,7 @@ from bot.arena.store import ArenaStore
 from bot.llm.base import Brain
 from bot.pipeline import commands, replies
 from bot.pipeline.arena_turns import ArenaTurns, TurnJournal
+from bot.pipeline.canvas_turns import CanvasTurns
 from bot.pipeline.forget import JobRecordEraser, forget_everything
 from bot.pipeline.history_view import history_text
 from bot.pipeline.image_turns import AssistantConfig, Followup, ImageTurns
@@ -82,13 +83,15 @@ class Assistant:
                                 arena[1], self.config.profiles, self.config.profile,
                                 journal=journal) if arena is not None else None
         self.image_turns.battles = self.arena
+        self.canvas = CanvasTurns(self.studio, self.image_turns, store)
         self._handlers: dict[str, Handler] = {
             "help": self._help, "unknown": self._unknown, "settings": self._settings,
             "forget": self._forget, "undo": self._undo, "pick": self._pick,
             "history": self._history, "vary": self._vary, "edit": self._edit,
             "chat": self._chat, "imagine": self._imagine, "cancel": self._cancel,
             "queue": self._queue, "models": self._models, "arena": self._arena,
-            "vote": self._vote, "verify": self._verify,
+            "vote": self._vote, "verify": self._verify, "zoom": self.canvas.zoom,
+            "pan": self.canvas.pan, "upscale": self.canvas.upscale,
         }
 
     # ---- entry point -------------------------------------------------------------
@@ -102,7 +105,9 @@ class Assistant:
                 refusal = await self._input_refusal(scope, cmd.text)
                 if refusal is not None:
                     return Response(refusal)
-            if turn.attachments and cmd.name == "chat":
+            if turn.mask is not None and cmd.name in ("chat", "edit") and not cmd.error:
+                response = await self.canvas.mask_command(scope, cmd)  # a drawn region
+            elif turn.attachments and cmd.name == "chat":
                 response = await self._attachment(scope, cmd.text)
             elif cmd.error and cmd.name != "unknown":
                 response = Response(replies.error(cmd.error[0].upper() + cmd.error[1:] + "."))
@@ -145,7 +150,9 @@ class Assistant:
     # ---- words and commands about pictures -----------------------------------------
     async def _chat(self, scope: Scope, cmd: commands.Command) -> Response:
         record = await self.store.load(scope.key)
-        return await self.image_turns.chat(scope, record, cmd.text)
+        # "make the top half a sunset sky", "zoom out": canvas operations said in words.
+        canvas = self.canvas.words(scope, record, cmd.text)
+        return canvas or await self.image_turns.chat(scope, record, cmd.text)
 
     async def _imagine(self, scope: Scope, cmd: commands.Command) -> Response:
         record = await self.store.load(scope.key)
@@ -156,6 +163,8 @@ class Assistant:
         return self.image_turns.vary(scope, record, _index(cmd))
 
     async def _edit(self, scope: Scope, cmd: commands.Command) -> Response:
+        if "region" in cmd.options:
+            return await self.canvas.region_command(scope, cmd)
         if not cmd.text:
             return Response(replies.text(replies.EDIT_USAGE))
         record = await self.store.load(scope.key)

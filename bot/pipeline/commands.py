@@ -1,9 +1,11 @@
 """Slash-command parsing, shared by every channel.
 
 `/imagine [--n N] [--size WxH] [--seed S] [--raw] [--model NAME] prompt` (also without
-the slash), `/help`, `/settings [name=value ...]`, `/vary [N]`, `/edit [N] <instruction>`,
-`/undo`, `/history`, `/forget`, `/cancel [job]`, `/queue`, `/models`. Parsing never raises: bad input becomes a `Command` with an `error` the
-assistant shows to the user. `image_options` and `parse_settings` check the values of
+the slash), `/help`, `/settings [name=value ...]`, `/vary [N]`,
+`/edit [N] [region=x0,y0,x1,y1] <instruction>`, `/zoom [N] [1.5|2]`,
+`/pan [N] left|right|up|down`, `/upscale [N] [2x|4x] [subtle|creative]`, `/undo`,
+`/history`, `/forget`, `/cancel [job]`, `/queue`, `/models`. Parsing never raises: bad
+input becomes a `Command` with an `error` the assistant shows to the user. `image_options` and `parse_settings` check the values of
 `/imagine` options and `/settings name=value` words against the deployment's limits and
 raise `CommandError`, whose message is the reply.
 """
@@ -18,7 +20,8 @@ from bot.errors import EaselError
 from imaging.sizes import parse_size
 
 COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
-            "pick", "cancel", "queue", "models", "arena", "vote", "verify")
+            "pick", "cancel", "queue", "models", "arena", "vote", "verify", "zoom", "pan",
+            "upscale")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw|model)(?:=(\S+))?$")
@@ -50,6 +53,8 @@ def parse(text: str) -> Command:
         return Command(name, text=rest.strip())
     if name in ("vary", "edit", "pick"):
         return _parse_indexed(name, rest)
+    if name in ("zoom", "pan", "upscale"):
+        return _parse_canvas(name, rest)
     return _parse_imagine(rest)
 
 
@@ -64,6 +69,61 @@ def _parse_indexed(name: str, rest: str) -> Command:
         else:
             cmd.options["index"] = str(index)
         cmd.text = m.group(2).strip()
+    if name == "edit" and (r := _REGION_RE.match(cmd.text)):
+        cmd.options["region"] = r.group(1) or r.group(2)
+        cmd.text = cmd.text[r.end():].strip()
+    return cmd
+
+
+# `region=0.1,0.2,0.5,0.6` (spaces after the commas and brackets allowed); anything else
+# after `region=` is taken up to the next space and refused with the region's own help.
+_REGION_RE = re.compile(r"^region\s*=\s*(?:[\[(]?\s*([-+0-9.eE]+(?:\s*,\s*[-+0-9.eE]+){3})"
+                        r"\s*[\])]?|(\S*))(?=\s|$)", re.I)
+_DIRECTIONS = {"left": "left", "right": "right", "up": "up", "down": "down", "top": "up",
+               "bottom": "down"}
+_CANVAS_USAGE = {"zoom": "`/zoom [N] [1.5|2]`", "pan": "`/pan [N] left|right|up|down`",
+                 "upscale": "`/upscale [N] [2x|4x] [subtle|creative]`"}
+
+
+def _parse_canvas(name: str, rest: str) -> Command:
+    """`/zoom [N] [1.5|2]`, `/pan [N] left|right|up|down`, `/upscale [N] [2x|4x]
+    [subtle|creative]`. N may be written #N. A lone `/zoom 2` or `/zoom 1.5` is the factor
+    (the Zoom out buttons send `/zoom N 2`); numbers without an x are image numbers for
+    /upscale, whose factors are written 2x or 4x."""
+    cmd = Command(name, text=rest.strip())
+    numbers: list[str] = []
+    for word in rest.lower().replace("×", "x").split():
+        factor = re.fullmatch(r"x?([0-9.]+)x?", word)
+        if name == "zoom" and word == "out":
+            continue
+        if word.startswith("#") or (factor and word == factor.group(1) and "." not in word):
+            numbers.append(word)  # "#2" keeps its mark: it is never a factor
+        elif factor and name != "pan" and (name == "zoom" or word != factor.group(1)):
+            cmd.options["factor"] = factor.group(1)  # 1.5, 2x, x4: upscale's need the x
+        elif name == "pan" and word in _DIRECTIONS:
+            cmd.options["direction"] = _DIRECTIONS[word]
+        elif name == "upscale" and word in ("subtle", "creative"):
+            cmd.options["mode"] = word
+        else:
+            cmd.error = f"I didn't understand “{_shown(word)}”; try {_CANVAS_USAGE[name]}"
+            return cmd
+    if name == "zoom" and "factor" not in cmd.options and numbers and not \
+            numbers[-1].startswith("#") and (len(numbers) == 2 or numbers == ["2"]):
+        cmd.options["factor"] = numbers.pop()  # `/zoom 2`: the factor, on the picked picture
+    if len(numbers) > 1:
+        cmd.error = f"which picture? Give one number; try {_CANVAS_USAGE[name]}"
+    elif numbers:
+        numbers[0] = numbers[0].lstrip("#")
+        index = whole(numbers[0], 3)
+        if index is None or not 1 <= index <= 9:
+            cmd.error = f"there is no image {_shown(numbers[0])}; results have 1 to 4 images"
+        else:
+            cmd.options["index"] = str(index)
+    factors = {"zoom": ("1.5", "2"), "upscale": ("2", "4")}.get(name, ())
+    if "factor" in cmd.options and cmd.options["factor"].rstrip("0").rstrip(".") not in factors:
+        cmd.error = f"{name} works by {' or '.join(factors)}x; try {_CANVAS_USAGE[name]}"
+    if name == "pan" and "direction" not in cmd.options and cmd.error is None:
+        cmd.error = f"which way? Try {_CANVAS_USAGE['pan']}"
     return cmd
 
 

@@ -177,7 +177,7 @@ class ImageTurns:
 
         async def followup(progress: ProgressSink | None) -> Reply:
             new_prompt, neg = (prompt, negative) if prompt else \
-                await self._edit_prompt(target.gen, instruction, engine)
+                await self.edit_prompt(target.gen, instruction, engine)
             return await self.studio.edit(
                 scope, target, prompt=new_prompt, user_text=instruction,
                 strength=edit_strength(instruction), seed=target.seed, negative=neg,
@@ -185,7 +185,7 @@ class ImageTurns:
 
         return Response(replies.working(instruction, "Editing"), followup=followup, typing=True)
 
-    async def _edit_prompt(self, gen: Generation, instruction: str, engine: str | None
+    async def edit_prompt(self, gen: Generation, instruction: str, engine: str | None
                            ) -> tuple[str, str | None]:
         """The edited picture's prompt: the brain merges the instruction into the picked
         picture's prompt (as for a follow-up); an upload has no prompt, so the words are it."""

@@ -8,6 +8,7 @@ as `ImageRequest(init_image=canvas, mask=mask)` takes them.
 
 from __future__ import annotations
 
+from imaging.canvas.detail import keep_source_scale
 from imaging.canvas.errors import CanvasError
 from imaging.canvas.geometry import (
     GRID_CELLS,
@@ -34,6 +35,7 @@ from imaging.canvas.upscale import (
 __all__ = [
     "GRID_CELLS", "Box", "CanvasError", "GridCell", "Outpaint", "Region", "SpandrelUpscaler",
     "Upscaler", "UpscalerLoadError", "WordRegion", "blend_tiles", "box_mask", "composite",
-    "feather_alpha", "grid_mask", "grid_region", "hires_tiles", "mask_from_upload",
+    "feather_alpha", "grid_mask", "grid_region", "hires_tiles", "keep_source_scale",
+    "mask_from_upload",
     "pan_canvas", "region_from_words", "upscale_plan", "upscale_to", "zoom_canvas",
 ]

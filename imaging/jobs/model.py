@@ -43,6 +43,14 @@ class ImageJob:
     engine: str | None = None  # a named engine of the deployment; None = the default
     id: str = field(default_factory=new_job_id)
     submitted: float = field(default_factory=time.monotonic)
+    # What the job counts as against the image quotas; None: its `request.n`. A picture
+    # larger than the engine's own size (an upscale) counts by its pixel area, so large
+    # pictures cannot be had for the price of one.
+    quota_images: int | None = None
+
+    @property
+    def counted_images(self) -> int:
+        return self.request.n if self.quota_images is None else self.quota_images
 
 
 @dataclass(frozen=True, slots=True)

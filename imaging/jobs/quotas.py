@@ -97,10 +97,10 @@ class Quotas:
             raise GenerationError("the usage counter is unavailable right now") from exc
 
     async def _admit(self, job: ImageJob) -> None:
-        images = job.request.n
+        images = job.counted_images
         for scope, label, item, _ in self._windows:
             ident = self._ident(scope, job)
-            if ident is None:
+            if ident is None or images <= 0:
                 continue
             if images > item.amount or not await self._limiter.test(item, ident, cost=images):
                 stats = await self._limiter.get_window_stats(item, ident)
@@ -110,7 +110,7 @@ class Quotas:
         await self._take_slot(job)
         for scope, _, item, _ in self._windows:
             ident = self._ident(scope, job)
-            if ident is not None:
+            if ident is not None and images > 0:
                 await self._limiter.hit(item, ident, cost=images)
 
     async def release(self, job: ImageJob) -> None:

@@ -64,6 +64,9 @@ class GenerationInfo:
     prompt: str | None = None
     user_id: str | None = None
     when: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The C2PA action of an image with a parent: None is `c2pa.edited`; a faithful
+    # enlargement says `c2pa.resized`. (Without a parent it is always `c2pa.created`.)
+    action: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.generation_key < 2**32:

@@ -2,7 +2,7 @@
 
 The manifest follows c2pa-python's documented definition format: `claim_generator_info`,
 a `c2pa.actions` assertion (`c2pa.created`, or `c2pa.opened` of the parent ingredient then
-`c2pa.edited`), IPTC's trainedAlgorithmicMedia digital source type and the engine and
+`c2pa.edited`, or `c2pa.resized` for a faithful upscale), IPTC's trainedAlgorithmicMedia digital source type and the engine and
 model as `softwareAgent`. The embedded thumbnail is off: it added ~550 KB to a test image.
 """
 
@@ -26,6 +26,8 @@ TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trai
 CLAIM_GENERATOR = "easel"
 GENERATION_ASSERTION = "org.easelbot.generation"  # prompt / user: only when opted in
 _PARENT = "parent"
+# The actions that say what easel did (c2pa.opened only names the parent).
+_MADE = ("c2pa.created", "c2pa.edited", "c2pa.resized")
 # A parent's own manifest store is copied into the ingredient; along a chain of edits that
 # grows ~5 KB a step, so past this size the parent goes in without its store (its hash
 # and title stay).
@@ -55,7 +57,7 @@ def sniff_mime(data: bytes) -> str | None:
 
 def definition(info: GenerationInfo, edited: bool, include_prompt: bool) -> dict[str, Any]:
     action: dict[str, Any] = {
-        "action": "c2pa.edited" if edited else "c2pa.created",
+        "action": (info.action or "c2pa.edited") if edited else "c2pa.created",
         "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
         "softwareAgent": {"name": info.software_agent},
         "when": info.when.isoformat(),
@@ -169,7 +171,7 @@ def _report(store: dict[str, Any]) -> ManifestReport:
         state = ManifestState.TAMPERED
     gen = (active.get("claim_generator_info") or [{}])[0]
     action = next((a for a in _actions(active)
-                   if a.get("action") in ("c2pa.created", "c2pa.edited")), {})
+                   if a.get("action") in _MADE), {})
     sig = active.get("signature_info") or {}
     signer = ", ".join(str(sig[k]) for k in ("common_name", "issuer") if sig.get(k)) or None
     return ManifestReport(

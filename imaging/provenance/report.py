@@ -19,7 +19,7 @@ class ManifestReport:
     state: ManifestState
     easel: bool = False  # the active manifest was written by easel
     claim_generator: str | None = None  # "easel 0.1.0"
-    action: str | None = None  # "c2pa.created" or "c2pa.edited"
+    action: str | None = None  # "c2pa.created", "c2pa.edited" or "c2pa.resized"
     digital_source_type: str | None = None
     software_agent: str | None = None  # engine and model
     when: str | None = None  # ISO 8601, as the manifest states it (not a trusted time)

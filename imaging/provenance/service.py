@@ -107,8 +107,8 @@ class Provenance:
 
     def sign(self, data: bytes, info: GenerationInfo, parent: bytes | None = None) -> bytes:
         """Encoded image bytes (PNG, JPEG, WebP) with a signed C2PA manifest: `c2pa.created`,
-        or `c2pa.edited` with `parent` (the image it was edited from, or the user's upload)
-        as its ingredient. Use it again on a channel's re-encoded copy, with the same
+        or `c2pa.edited` (or `info.action`, e.g. `c2pa.resized`) with `parent` (the image
+        it was edited from, or the user's upload) as its ingredient. Use it again on a channel's re-encoded copy, with the same
         arguments: the re-encode drops the manifest but keeps the watermark."""
         definition = manifest.definition(info, edited=parent is not None,
                                          include_prompt=self.config.include_prompt)

@@ -408,10 +408,13 @@ async def test_imagine_is_deferred_then_delivered_with_buttons(discord_app: Disc
     assert f"<@{USER_ID}>" in content
     assert payload["allowed_mentions"]["parse"] == []  # prompts cannot ping @everyone
     ids = _custom_ids(payload)
-    labels = [b["label"] for row in payload["components"] for b in row["components"]]
-    assert labels == ["V1", "V2", "Retry", "Edit", "Undo"]
+    labels = [b["label"] for row in payload["components"] for b in row["components"]
+              if "label" in b]
+    assert labels == ["U1", "U2", "V1", "V2", "Retry", "Edit", "Vary (Region)", "Undo",
+                      "Zoom out 1.5×", "Zoom out 2×"]  # and four arrows without labels
+    assert len(payload["components"]) == 5
     assert all(len(i) <= 100 for i in ids)
-    assert ids[0].startswith("easel:v:") and ids[0].endswith(":1")
+    assert ids[2].startswith("easel:v:") and ids[2].endswith(":1")
     # The placeholder showed what is being made before the images replaced it.
     first = d.fake.on(ix["token"])[0]
     assert first.method == "PATCH" and not first.files and "red apple" in first.payload["content"]
@@ -424,7 +427,7 @@ async def test_variation_button_and_edit_modal_make_new_images(discord_app: Disc
     await d.post(ix)
     await d.fake.wait_for(lambda c: c.token == ix["token"] and bool(c.files))
     message = d.fake.originals[ix["token"]]
-    vary_id, retry_id, edit_id, undo_id = _custom_ids(message)
+    _, vary_id, retry_id, edit_id, _, undo_id, *_ = _custom_ids(message)
     generation = edit_id.removeprefix("easel:e:")
 
     press = d.interaction(3, {"component_type": 2, "custom_id": vary_id}, message=message)

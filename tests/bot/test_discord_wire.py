@@ -156,7 +156,8 @@ def test_buttons_need_a_generation_that_fits():
     assert buttons(None, 4) == []
     assert buttons("y" * 95, 1) == []
     rows = buttons("gen-1", 4)
-    assert [len(r["components"]) for r in rows] == [4, 3]
+    # U1–U4, V1–V4, Retry/Edit/Vary (Region)/Undo, Zoom out 1.5×/2×, the four arrows.
+    assert [len(r["components"]) for r in rows] == [4, 4, 4, 2, 4]
     ids = [b["custom_id"] for r in rows for b in r["components"]]
     assert len(set(ids)) == len(ids)
 
