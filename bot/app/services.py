@@ -1,8 +1,8 @@
 """The long-lived services, wired from the settings: engine, stores, runner, gate, tools.
 
 `build_services` is the one place that decides which implementation each protocol gets
-(memory or Redis records, file or Redis images, the default or a disabled gate); `Services`
-owns what it opened and closes it in `aclose`.
+(memory or Redis records, file or Redis images, the default or a disabled gate, the canvas
+tools in bot/app/canvas.py); `Services` owns what it opened and closes it in `aclose`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from aiohttp import web
 from botbuilder.core import Storage
 from PIL import Image
 
+from bot.app.canvas import canvas_tools
 from bot.app.engines import build_runner, engine_identity, engine_profile, single_engine
 from bot.app.metrics import EaselMetrics, MeteredGate
 from bot.app.scale import Cluster
@@ -226,7 +227,8 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
                                  image_check_for(gate, settings.safety_strictness),
                                  engines=engines if several else None, stamp=stamp,
                                  journal=records, keep=keep)
-    tools = ToolRegistry([generate, EditImageTool(generate)])
+    tools = ToolRegistry([generate, EditImageTool(generate), *canvas_tools(
+        settings, generate, engines, quotas, engine.identity.device)])
     conversations = StorageConversationStore(storage, images=store)  # trimming deletes
     entries = parse_entries(engines.arena, engines.names())  # a bad [arena] stops start-up
     battles: ArenaStore = RedisArenaStore(redis_client, prefix=prefix) if redis_client \

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # A TOML file of named engines ([[engine]] tables, optional [arena]); unset -> one
     # engine from EASEL_IMAGE_MODEL.
     engines: Path | None = None
+    # /upscale: a super-resolution model file (.pth / .safetensors, any architecture
+    # spandrel loads, e.g. RealESRGAN); unset -> the engine's own hi-res fix. And the
+    # largest side an upscale may reach.
+    upscaler: Path | None = None
+    max_upscale_side: int = Field(default=2048, ge=256, le=8192)
 
     # --- brain ---
     rewriter: Literal["rules", "transformers", "openai"] = "rules"

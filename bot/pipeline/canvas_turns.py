@@ -118,9 +118,9 @@ class CanvasTurns:
                                {"factor": factor, "mode": mode}, kind="upscale",
                                doing=f"Upscaling {factor}× ({mode})", user_text=text)
         if m := _ZOOM.match(rest):
-            factor = float(m["factor"] or 2)
-            return self.canvas(scope, record, target, ZOOM_OUT_SPEC.name, {"factor": factor},
-                               kind="zoom", doing=f"Zooming out {factor:g}×", user_text=text)
+            zoom = float(m["factor"] or 2)
+            return self.canvas(scope, record, target, ZOOM_OUT_SPEC.name, {"factor": zoom},
+                               kind="zoom", doing=f"Zooming out {zoom:g}×", user_text=text)
         if m := _PAN.match(rest):
             direction = _UPWARDS.get(m["dir"].lower(), m["dir"].lower())
             return self.canvas(scope, record, target, PAN_SPEC.name, {"direction": direction},

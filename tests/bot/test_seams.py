@@ -13,11 +13,11 @@ from bot.pipeline.assistant import Assistant
 from bot.pipeline.commands import CommandError, CommandLimits, image_options, parse_settings
 from bot.state.conversations import StorageConversationStore
 from bot.state.storage import EtagMemoryStorage
-from imaging.engine import EngineIdentity, GenerationError, ImageRequest
-from imaging.engines.threaded import ThreadedEngine
+from imaging.engine import GenerationError, ImageRequest
 from imaging.jobs import ImageJob, LocalJobRunner
 from imaging.store import FileImageStore
 from imaging.uploads import UploadError, prepare_upload
+from tests.support.engines import Broken
 from tools.base import ToolRegistry
 
 LIMITS = CommandLimits(max_images=4, max_side=1024, max_steps=50)
@@ -69,21 +69,8 @@ def test_uploads_are_fitted_for_editing() -> None:
         prepare_upload(b"GIF89a but not really", max_side=1024)
 
 
-class _BrokenEngine(ThreadedEngine):
-    """A model that crashes the way a CUDA or shape error does."""
-
-    name = "broken"
-    identity = EngineIdentity(model="broken", device="cpu")
-    default_size = (64, 64)
-    default_steps = 1
-    max_batch_images = 4
-
-    def generate(self, reqs, on_step=None):
-        raise RuntimeError("CUDA error: device-side assert triggered")
-
-
 async def test_engine_failures_keep_their_cause_and_traceback(caplog) -> None:
-    runner = LocalJobRunner(_BrokenEngine())
+    runner = LocalJobRunner(Broken())
     try:
         with caplog.at_level(logging.ERROR, logger="imaging.jobs"):
             handle = await runner.submit(ImageJob(ImageRequest(prompt="a fox"), "u1"))
