@@ -14,7 +14,9 @@ from bot.channels.discord_wire import CommandText, WireError
 from bot.turn import Turn
 from imaging.canvas import GRID_CELLS
 from tests.bot.test_discord_channel import (  # noqa: F401 (fixtures used by name)
+    SIDE,
     DiscordApp,
+    _attached_images,
     _custom_ids,
     discord_app,
     fake_discord,
@@ -167,7 +169,7 @@ def test_malformed_canvas_data_is_refused(kind: int, data: dict[str, Any]):
 
 
 # ---- end to end: signed interactions, the real app, the fake Discord API ------------------
-async def test_canvas_buttons_end_to_end(discord_app: DiscordApp, monkeypatch):
+async def test_canvas_buttons_end_to_end(discord_app: DiscordApp, monkeypatch):  # noqa: F811
     d = discord_app
     seen: list[Turn] = []
     respond = d.services.assistant.respond
@@ -184,19 +186,31 @@ async def test_canvas_buttons_end_to_end(discord_app: DiscordApp, monkeypatch):
     ids = _custom_ids(message)
     generation = ids[0].split(":")[2]
 
+    tokens: list[str] = []
+
     async def press(custom_id: str, kind: int = 3, on: dict[str, Any] = message,
                     **data: Any) -> dict[str, Any]:
-        status, answer = await d.post(d.interaction(kind, {"custom_id": custom_id, **data},
-                                                    message=on))
+        ix = d.interaction(kind, {"custom_id": custom_id, **data}, message=on)
+        tokens.append(ix["token"])
+        status, answer = await d.post(ix)
         assert status == 200, answer
         return answer
 
+    async def delivered() -> tuple[int, int]:
+        """The size of the picture the last press's new message carries."""
+        token = tokens[-1]
+        call = await d.fake.wait_for(lambda c: c.token == token and bool(c.files))
+        [image] = _attached_images(call)
+        return image.size
+
     # U1 V1 | Retry Edit Vary (Region) Undo | Zoom out 1.5× 2× | ⬅️ ➡️ ⬆️ ⬇️
-    for cid, text in [(ids[0], "/upscale 1 2x subtle"), (ids[7], "/zoom 1 2"),
-                      (ids[8], "/pan 1 left"), (ids[11], "/pan 1 down")]:
-        answer = await press(cid, component_type=2)
-        assert answer["type"] in (4, 5) and (answer["type"] == 5 or answer["data"]["content"])
+    for cid, text, size in [(ids[0], "/upscale 1 2x subtle", (2 * SIDE, 2 * SIDE)),
+                            (ids[7], "/zoom 1 2", (SIDE, SIDE)),
+                            (ids[8], "/pan 1 left", (SIDE * 3 // 2, SIDE)),
+                            (ids[11], "/pan 1 down", (SIDE, SIDE * 3 // 2))]:
+        assert await press(cid, component_type=2) == {"type": 5}  # a new public message
         assert (seen[-1].text, seen[-1].reference) == (text, generation)
+        assert await delivered() == size
 
     # Vary (Region): the private grid menu, the modal, then the region edit.
     menu = await press(ids[4], component_type=2)
@@ -208,14 +222,16 @@ async def test_canvas_buttons_end_to_end(discord_app: DiscordApp, monkeypatch):
     answer = await press(modal["data"]["custom_id"], kind=5, components=[
         {"type": 1, "components": [{"type": 4, "custom_id": "instruction",
                                     "value": "a red kite"}]}])
-    assert answer["type"] in (4, 5)
+    assert answer == {"type": 5}
     assert seen[-1].text == "/edit 1 region=0,0,0.333333,0.666667 a red kite"
     assert seen[-1].reference == generation
+    assert await delivered() == (SIDE, SIDE)
     assert len(seen) == 6  # /imagine, four presses, the modal: menu and modal took none
 
     # A stale picture and a malformed menu answer politely and privately, never a 500.
     stale = await press(f"easel:z:{'Z' * 12}:1:2", component_type=2)
-    assert stale["type"] == 5 or (stale["type"] == 4 and stale["data"]["flags"] == 64)
+    assert stale["type"] == 4 and stale["data"]["flags"] == 64, stale
+    assert "history" in stale["data"]["content"]  # "…not in this conversation's history…"
     junk = await press(select["custom_id"], on=private, component_type=3, values=["0"])
     assert junk["type"] == 4 and junk["data"]["flags"] == 64
     assert "squares" in junk["data"]["content"]

@@ -1,8 +1,9 @@
 """Every public route, fuzzed with hostile bodies: never a 5xx, whatever arrives.
 
 The web chat (POST /api/chat), Teams (POST /api/messages: messages, message-back
-submits, card actions, the compose extension, conversation updates) and Discord (POST
-/api/discord/interactions: commands, buttons, modals, signed like Discord signs them).
+submits, card actions and the canvas region card, the compose extension, conversation
+updates) and Discord (POST /api/discord/interactions: commands, buttons, modals, the
+canvas grid menu and region modal, signed like Discord signs them).
 Each well-formed body is mutated field by field, at every depth (tests/support/fuzz.py),
 and whole bodies that are not objects at all are sent too.
 """
@@ -134,6 +135,12 @@ def _teams_bodies(shape: str, make: Any) -> Cases:
             "type": "Action.Execute", "verb": "edit",
             "data": {"easel": "edit", "generation_id": "g1", "index": 1,
                      "instruction": "make it blue"}}}), skip=keep)
+    if shape == "region-card":  # the canvas Region… card: toggles and instruction merged in
+        return mutations(invoke("adaptiveCard/action", {"action": {
+            "type": "Action.Execute", "verb": "region",
+            "data": {"easel": "region", "generation_id": "g1", "index": 1, "cell1": "true",
+                     "cell2": "false", "region_picture": "1",
+                     "region_instruction": "a red kite"}}}), skip=keep)
     if shape == "compose":
         return mutations(invoke("composeExtension/submitAction", {
             "commandId": "createImage",
@@ -147,7 +154,7 @@ def _teams_bodies(shape: str, make: Any) -> Cases:
 
 
 @pytest.mark.parametrize("shape", ["raw", "charsets", "message", "message-back", "card-action",
-                                   "compose", "conversation-update"])
+                                   "region-card", "compose", "conversation-update"])
 async def test_teams_never_answers_5xx(app_factory, settings_factory, connector,
                                        activity_factory, caplog, shape):
     running = await app_factory(settings_factory())  # no app id: no auth, as in tests
@@ -181,10 +188,18 @@ def _discord_bodies(shape: str, d: DiscordApp) -> Cases:
             {"type": 1, "components": [{"type": 4, "custom_id": "instruction",
                                         "value": "make it night"},
                                        {"type": 4, "custom_id": "image", "value": "1"}]}]}))
+    if shape == "region-menu":  # the Vary (Region) grid menu: a string select
+        return mutations(d.interaction(3, {"custom_id": "easel:s:g1:1", "component_type": 3,
+                                           "values": ["1", "5"]}))
+    if shape == "region-modal":
+        return mutations(d.interaction(5, {"custom_id": "easel:y:g1:1:15", "components": [
+            {"type": 1, "components": [{"type": 4, "custom_id": "instruction",
+                                        "value": "a red kite"}]}]}))
     raise AssertionError(shape)
 
 
-@pytest.mark.parametrize("shape", ["raw", "command", "button", "modal"])
+@pytest.mark.parametrize("shape", ["raw", "command", "button", "modal", "region-menu",
+                                   "region-modal"])
 async def test_discord_never_answers_5xx(discord_app: DiscordApp, caplog,  # noqa: F811
                                          shape):
     d = discord_app

@@ -12,7 +12,15 @@ from bot.channels import teams_cards as cards
 from bot.channels.teams_canvas import canvas_actions, canvas_command
 from bot.turn import Turn
 from imaging.canvas import GRID_CELLS
-from tests.support.helpers import card, card_actions, card_images, is_result, walk
+from tests.support.helpers import (
+    card,
+    card_actions,
+    card_images,
+    decode,
+    is_result,
+    next_image,
+    walk,
+)
 from tests.support.helpers import post_activity as _post
 
 # ---- Adaptive Cards 1.5: the properties each type may have (the schema's, for what Teams
@@ -210,19 +218,30 @@ async def test_canvas_presses_become_turns(app_factory, settings_factory, connec
         assert status == 200, body
         return body
 
-    # What the pipeline then draws is its own tests' business; here: each press reached it
-    # as exactly this command, about this picture, and the request was answered.
-    for title, text in [("Zoom out 2×", "/zoom 1 2"), ("⬅️ Left", "/pan 1 left"),
-                        ("Upscale 4×", "/upscale 1 4x subtle")]:
-        assert "statusCode" in await invoke(titles[title])
+    side = decode(card_images(result)[0]).width
+    results = 1
+
+    async def delivered() -> tuple[int, int]:
+        """The size of the picture on the next result card."""
+        nonlocal results
+        results += 1
+        return decode(card_images(await next_image(connector, results - 1))[0]).size
+
+    for title, text, size in [("Zoom out 2×", "/zoom 1 2", (side, side)),
+                              ("⬅️ Left", "/pan 1 left", (side * 3 // 2, side)),
+                              ("Upscale 2×", "/upscale 1 2x subtle", (2 * side, 2 * side))]:
+        assert (await invoke(titles[title]))["statusCode"] == 200
         assert (seen[-1].text, seen[-1].reference) == (text, generation)
+        assert await delivered() == size
 
     # The region card: its toggles and instruction arrive merged into the action's data.
     redraw = titles["Redraw region"]
-    await invoke(redraw, **{**CELLS_OFF, "cell3": "true", "cell6": "true"},
-                 region_instruction="a red kite")
+    body = await invoke(redraw, **{**CELLS_OFF, "cell3": "true", "cell6": "true"},
+                        region_instruction="a red kite")
+    assert body["statusCode"] == 200
     assert seen[-1].text == "/edit 1 region=0.666667,0,1,0.666667 a red kite"
     assert seen[-1].reference == generation
+    assert await delivered() == (side, side)
     # The same from a client without Universal Actions: a message-back submit.
     await _post(running.url, activity_factory("", value={
         **redraw["fallback"]["data"], **CELLS_OFF, "cell7": "true",
