@@ -111,10 +111,14 @@ function render(div, reply) {
     if (reply.images.length > 1) {
       acts.append(button("Use this one", () => send(`/pick ${i + 1}`, reply.generation_id)));
     }
-    grid.append(el("figure", {},
-      img, el("figcaption", {textContent: [`#${i + 1}`, im.seed === null ? null : `seed ${im.seed}`,
+    const fig = el("figure", {});
+    const stack = el("div", {className: "stack"}, img);
+    acts.append(button("Region…", () => regionEditor(fig, stack, im, i + 1, reply.generation_id),
+                       {title: "Paint or box the part to redraw; the rest stays"}));
+    fig.append(stack, el("figcaption", {textContent: [`#${i + 1}`, im.seed === null ? null : `seed ${im.seed}`,
         `${im.width}×${im.height}`, reply.engine].filter(Boolean).join(" · ")}),
-      acts));
+      acts, canvasActions(i + 1, reply.generation_id));
+    grid.append(fig);
   });
   div.append(grid);
   // An images reply's text is a note about them (withheld ones, a size the engine rounded).
@@ -139,6 +143,82 @@ function render(div, reply) {
     button("Undo", () => send("/undo", reply.generation_id))));
 }
 
+// Zoom out, pan and upscale: each a command about picture N of this reply.
+function canvasActions(n, ref) {
+  const act = (label, command, title, name) => {
+    const b = button(label, () => send(command, ref), {title});
+    if (name) b.setAttribute("aria-label", name);  // the arrows' words, for screen readers
+    return b;
+  };
+  return el("div", {className: "actions canvas"},
+    act("Zoom out 2×", `/zoom ${n} 2`, "Show more around it: the picture at half size, new surroundings drawn"),
+    act("Zoom out 1.5×", `/zoom ${n} 1.5`, "Show a little more around it"),
+    act("⬅", `/pan ${n} left`, "Extend the picture to the left", "Pan left"),
+    act("➡", `/pan ${n} right`, "Extend the picture to the right", "Pan right"),
+    act("⬆", `/pan ${n} up`, "Extend the picture upwards", "Pan up"),
+    act("⬇", `/pan ${n} down`, "Extend the picture downwards", "Pan down"),
+    act("Upscale 2×", `/upscale ${n} 2x subtle`, "Twice as large, the same picture"),
+    act("Upscale 2× creative", `/upscale ${n} 2x creative`, "Twice as large, with new detail"));
+}
+
+// The region editor: paint (or drag a box) over the picture, say what goes there. The
+// painting is sent as a mask the picture's size: white where it changes, black elsewhere.
+function regionEditor(fig, stack, im, n, ref) {
+  if (fig.querySelector(".region")) return;
+  const paint = el("canvas", {width: im.width, height: im.height, className: "paint"});
+  paint.setAttribute("aria-label", "the area to redraw");
+  const pen = paint.getContext("2d");
+  let mode = "brush", from = null, before = null, painted = false;
+  const at = (e) => {
+    const r = paint.getBoundingClientRect();
+    return [(e.clientX - r.left) * paint.width / r.width, (e.clientY - r.top) * paint.height / r.height];
+  };
+  pen.fillStyle = pen.strokeStyle = "#fff";
+  pen.lineCap = pen.lineJoin = "round";
+  pen.lineWidth = Math.max(8, im.width / 12);
+  paint.addEventListener("pointerdown", (e) => {
+    paint.setPointerCapture(e.pointerId);
+    from = at(e);
+    before = pen.getImageData(0, 0, paint.width, paint.height);
+    if (mode === "brush") { pen.beginPath(); pen.moveTo(...from); pen.lineTo(...from); pen.stroke(); }
+    painted = true;
+  });
+  paint.addEventListener("pointermove", (e) => {
+    if (!from) return;
+    const [x, y] = at(e);
+    if (mode === "brush") { pen.lineTo(x, y); pen.stroke(); return; }
+    pen.putImageData(before, 0, 0);
+    pen.fillRect(Math.min(from[0], x), Math.min(from[1], y), Math.abs(x - from[0]), Math.abs(y - from[1]));
+  });
+  paint.addEventListener("pointerup", () => { from = null; });
+  stack.append(paint);
+  const how = el("input", {type: "text", maxLength: 1000, placeholder: "What goes there? (e.g. a red balloon)"});
+  how.setAttribute("aria-label", "What to draw in the painted area");
+  const close = () => { paint.remove(); box.remove(); };
+  const pick = (which) => () => { mode = which; brush.setAttribute("aria-pressed", which === "brush"); rect.setAttribute("aria-pressed", which === "box"); };
+  const brush = button("Brush", pick("brush"), {title: "Paint the area to redraw"});
+  const rect = button("Box", pick("box"), {title: "Drag a box around the area to redraw"});
+  pick("brush")();
+  const go = button("Redraw region", () => {
+    if (!painted) { say("Paint the part to change first."); return; }
+    if (!how.value.trim()) { say("Say what goes there."); how.focus(); return; }
+    const mask = el("canvas", {width: paint.width, height: paint.height});
+    const out = mask.getContext("2d");
+    out.fillStyle = "#000";
+    out.fillRect(0, 0, mask.width, mask.height);
+    out.drawImage(paint, 0, 0);
+    send(`/edit ${n} ${how.value.trim()}`, ref, mask.toDataURL("image/png"));
+    close();
+  });
+  how.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); go.click(); } });
+  const box = el("div", {className: "region actions"}, brush, rect,
+    button("Clear", () => { pen.clearRect(0, 0, paint.width, paint.height); painted = false; }),
+    how, go, button("Close", close));
+  fig.append(box);
+  how.focus();
+  say("Paint over the part to change, then say what goes there.");
+}
+
 // Place in line, progress, preview and Cancel, under the working message.
 function working(div, jobId) {
   const status = el("div", {className: "status"});
@@ -152,7 +232,7 @@ function working(div, jobId) {
 }
 
 // ---- a turn -------------------------------------------------------------------------------
-async function send(text, reference) {
+async function send(text, reference, mask) {
   const image = attachment;
   clearAttachment();
   const mine = bubble("you");
@@ -163,6 +243,7 @@ async function send(text, reference) {
   try {
     const body = {text: text || "", reference: reference || null};
     if (image) body.image = image.dataUrl;
+    if (mask) body.mask = mask;
     const resp = await fetch("/api/chat", {
       method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
     });

@@ -121,7 +121,8 @@ def _parse_canvas(name: str, rest: str) -> Command:
             cmd.options["index"] = str(index)
     factors = {"zoom": ("1.5", "2"), "upscale": ("2", "4")}.get(name, ())
     if "factor" in cmd.options and cmd.options["factor"].rstrip("0").rstrip(".") not in factors:
-        cmd.error = f"{name} works by {' or '.join(factors)}x; try {_CANVAS_USAGE[name]}"
+        doing = "zooming out" if name == "zoom" else "upscaling"
+        cmd.error = f"{doing} works by {'x or '.join(factors)}x; try {_CANVAS_USAGE[name]}"
     if name == "pan" and "direction" not in cmd.options and cmd.error is None:
         cmd.error = f"which way? Try {_CANVAS_USAGE['pan']}"
     return cmd

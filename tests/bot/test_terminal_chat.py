@@ -88,6 +88,15 @@ def test_the_terminal_shows_only_the_conversation(terminal, tmp_path: Path):
     log = (tmp_path / "data" / "easel-chat.log").read_text()
     assert "INFO" in log and "loaded image model" in log  # the records went to the file
 
+    # The canvas commands work as text: each saves a new picture, /undo goes back.
+    for turn, command in enumerate(("/zoom 2", "/pan left", "/upscale 2x subtle", "/undo"), 3):
+        term.type(command)
+        screen = term.wait_for(lambda s, n=turn: _prompts(s) == n)
+    lines = [line for line in screen.splitlines() if line.strip()]
+    assert sum(line.startswith("easel> saved ") for line in lines) == 4
+    assert lines[-2].startswith("easel> Back to the previous picture")
+    assert not [n for n in NOISE if n in screen]
+
 
 def test_a_clip_model_s_truncation_warnings_stay_off_the_screen(terminal, tmp_path: Path,
                                                                 random_model_dir: Path):

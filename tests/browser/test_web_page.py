@@ -4,11 +4,14 @@ cancel, a phone-sized dark page; never a console error or an outside request."""
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from imaging.canvas import Region, box_mask
+from imaging.canvas.metrics import outside_change
 from tests.support.engines import Steered
 
 expect = pytest.importorskip("playwright.async_api").expect
@@ -159,3 +162,45 @@ async def test_an_arena_battle_is_voted_on_with_its_buttons(
     await expect(reveal.locator("strong", has_text="demo").first).to_be_visible()
     await _send(page, "/arena board")
     await expect(page.locator(".msg.easel pre").last).to_contain_text("demo:raw")
+
+
+async def test_zoom_upscale_buttons_and_the_region_editor(
+        app_factory, settings_factory, open_tab, screenshots: Path):
+    running = await app_factory(settings_factory())
+    tab = await open_tab(running.url + "/")
+    page = tab.page
+    await _send(page, PROMPT)
+    await expect(_results(page)).to_have_count(1)
+    await page.get_by_role("button", name="Zoom out 2×").last.click()
+    await expect(_results(page)).to_have_count(2)
+    await page.get_by_role("button", name="Pan left").last.click()
+    await expect(_results(page)).to_have_count(3)
+    assert "384×256" in await page.locator("figcaption").last.inner_text()
+    await page.get_by_role("button", name="Upscale 2×", exact=True).last.click()
+    await expect(_results(page)).to_have_count(4)
+    assert "768×512" in await page.locator("figcaption").last.inner_text()
+
+    # The region editor: drag a box over the top half, say what goes there.
+    await page.get_by_role("button", name="Region…").first.click()
+    await page.get_by_role("button", name="Box").click()
+    paint = page.locator("canvas.paint")
+    box = await paint.bounding_box()
+    await page.mouse.move(box["x"] + 2, box["y"] + 2)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2, steps=5)
+    await page.mouse.up()
+    await page.screenshot(path=screenshots / "chat-region-editor.png", full_page=True)
+    await page.get_by_role("textbox", name="What to draw in the painted area").fill("a green sky")
+    await page.get_by_role("button", name="Redraw region").click()
+    await expect(_results(page)).to_have_count(5)
+    await expect(page.locator("canvas.paint")).to_have_count(0)
+    assert "256×256" in await page.locator("figcaption").last.inner_text()
+    # The painted box went as the mask: the bottom half is the first picture's.
+    urls = await page.locator(".msg.easel figure img").evaluate_all(
+        "images => images.map(i => i.getAttribute('src'))")
+    store = running.services.store
+    first, last = [Image.open(io.BytesIO(await store.read(u.rsplit("/", 1)[1]))).convert("RGB")
+                   for u in (urls[0], urls[-1])]
+    top = box_mask(first.size, Region(0, 0, 1, 0.5))
+    assert outside_change(first, last, top) <= 2 / 255
+    assert tab.errors == []

@@ -144,14 +144,17 @@ def web_session():
 
 
 async def web_chat(s, url: str, text: str, *, reference: str | None = None,
-                   image: bytes | None = None) -> list[dict[str, Any]]:
-    """One web-chat turn (optionally with a picture): every NDJSON event it streamed."""
+                   image: bytes | None = None, mask: bytes | None = None
+                   ) -> list[dict[str, Any]]:
+    """One web-chat turn (optionally with a picture, or a mask drawn over the referenced
+    one): every NDJSON event it streamed."""
     import json
 
     body: dict[str, Any] = {"text": text, "reference": reference}
-    if image is not None:
-        kind = "jpeg" if image[:2] == b"\xff\xd8" else "png"
-        body["image"] = f"data:image/{kind};base64," + base64.b64encode(image).decode()
+    for name, data in (("image", image), ("mask", mask)):
+        if data is not None:
+            kind = "jpeg" if data[:2] == b"\xff\xd8" else "png"
+            body[name] = f"data:image/{kind};base64," + base64.b64encode(data).decode()
     async with s.post(url + "/api/chat", json=body) as resp:
         assert resp.status == 200, await resp.text()
         assert resp.content_type == "application/x-ndjson"
