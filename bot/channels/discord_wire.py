@@ -146,7 +146,16 @@ def command_text(data: dict[str, Any]) -> CommandText:
         return CommandText(" ".join([*parts, prompt]).strip(), private=False)
     if name == "edit":
         instruction = " ".join(str(opts.get("instruction") or "").split())
+        region = "".join(str(opts.get("region") or "").split())
+        if region:
+            instruction = f"region={region} {instruction}"
         return CommandText(_edit_text(instruction, opts.get("image")), private=False)
+    if name in ("zoom", "pan", "upscale"):
+        # The picture's number always goes first, so "/zoom 1 2" is never read as image 2.
+        words = [f"/{name}", str(opts.get("image") or 1)]
+        words += [str(opts[k]) for k in ("factor", "direction", "scale", "mode")
+                  if opts.get(k) is not None]
+        return CommandText(" ".join("".join(w.split()) for w in words), private=False)
     if name == "vary":
         image = opts.get("image")
         return CommandText(f"/vary {image}" if image is not None else "/vary", private=False)

@@ -58,6 +58,12 @@ def _cmd(name: str, **options: Any) -> dict[str, Any]:
     ("settings", {"raw": True, "n": 2}, "/settings raw=on n=2", True),
     ("settings", {"reset": True, "raw": False, "size": "512x512", "steps": 8},
      "/settings reset raw=off size=512x512 steps=8", True),
+    ("edit", {"instruction": "a sunset sky", "image": 2, "region": "0, 0, 1, 0.5"},
+     "/edit 2 region=0,0,1,0.5 a sunset sky", False),
+    ("zoom", {}, "/zoom 1", False),
+    ("zoom", {"factor": "1.5", "image": 3}, "/zoom 3 1.5", False),
+    ("pan", {"direction": "left"}, "/pan 1 left", False),
+    ("upscale", {"scale": "4x", "mode": "creative", "image": 2}, "/upscale 2 4x creative", False),
     ("help", {}, "/help", True),
     ("history", {}, "/history", True),
     ("forget", {}, "/forget", True),
@@ -84,7 +90,8 @@ def test_command_file_is_valid_discord_json_and_fully_mapped():
     commands = _commands_file()
     assert {c["name"] for c in commands} == {"imagine", "edit", "vary", "undo", "settings",
                                              "queue", "cancel", "history", "forget", "help",
-                                             "models", "arena", "vote"}
+                                             "models", "arena", "vote", "zoom", "pan",
+                                             "upscale"}
     samples = {3: "512x512", 4: 3, 5: True}
     for cmd in commands:
         assert re.fullmatch(r"[-_a-z0-9]{1,32}", cmd["name"]) and cmd["type"] == 1
@@ -98,7 +105,8 @@ def test_command_file_is_valid_discord_json_and_fully_mapped():
             assert 1 <= len(opt["description"]) <= 100 and opt["type"] in samples
             for choice in opt.get("choices", []):
                 assert len(choice["name"]) <= 100
-                assert re.fullmatch(r"\d+x\d+|a|b|tie|bad", choice["value"])
+                assert re.fullmatch(r"\d+x\d*|[\d.]+|a|b|tie|bad|left|right|up|down|subtle|creative",
+                                    choice["value"])
         # Every option reaches the Assistant's text.
         values = {o["name"]: o["choices"][1]["value"] if o.get("choices") else samples[o["type"]]
                   for o in options}
