@@ -10,7 +10,8 @@ An image request is "delivered" when its stream ends with the picture, "told why
 ends with a message that says something (error, limited, refusal, words), else "lost" (the
 stream stops after "🎨 Working on…", breaks, times out, or a 5xx says nothing). 503 is
 easel's deliberate outage answer: counted apart; the target-0 figure is the other 5xx. A
-picture asked for after the Redis stop that later answers 404 has "vanished" (target 0).
+delivered picture that answers 404 while the history still shows it has "vanished" (target
+0); one trimmed from the history (HISTORY_LIMIT) or kept by the old Redis may be gone.
 
 Usage: python -m bench.soak [--minutes 10] [--users 8] [--outage-s 10] [--seed 1]
 """
@@ -36,6 +37,7 @@ from typing import Any
 import aiohttp
 from PIL import Image, ImageDraw
 
+from bot.state.conversations import HISTORY_LIMIT
 from tests.support.easel_process import EaselProcess
 from tests.support.helpers import web_session
 from tests.support.redis_server import RedisServer
@@ -82,10 +84,6 @@ class Stats:
     image_s: list[float] = field(default_factory=list)
 
 
-class Problem(Exception):
-    """The request broke (cut stream, timeout, not JSON): a label for the report."""
-
-
 def _png(rng: random.Random) -> bytes:
     img = Image.new("RGB", (96, 96), tuple(rng.randrange(256) for _ in range(3)))
     ImageDraw.Draw(img).ellipse((20, 20, 76, 76), fill=tuple(rng.randrange(256) for _ in "rgb"))
@@ -100,14 +98,11 @@ async def _chat(s: aiohttp.ClientSession, url: str, text: str, image: bytes | No
     body: dict[str, Any] = {"text": text}
     if image is not None:
         body["image"] = "data:image/png;base64," + base64.b64encode(image).decode()
-    try:
-        async with s.post(url + "/api/chat", json=body, timeout=TIMEOUT) as r:
-            data = await r.read()  # a cut chunked stream raises here
-            if r.status != 200 or r.content_type != "application/x-ndjson":
-                return r.status, [], data.decode(errors="replace")[:200]
-            return 200, [json.loads(line) for line in data.splitlines() if line.strip()], ""
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise Problem(f"{type(exc).__name__}: {exc}") from exc
+    async with s.post(url + "/api/chat", json=body, timeout=TIMEOUT) as r:
+        data = await r.read()  # a cut chunked stream raises here (aiohttp.ClientPayloadError)
+        if r.status != 200 or r.content_type != "application/x-ndjson":
+            return r.status, [], data.decode(errors="replace")[:200]
+        return 200, [json.loads(line) for line in data.splitlines() if line.strip()], ""
 
 
 def _verdict(status: int, events: list[dict[str, Any]], body: str) -> tuple[str, str]:
@@ -153,32 +148,38 @@ class User:
                 t0 = time.monotonic()
                 try:
                     await self._one(s, kind, t0)
-                except Problem as exc:
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # cut, late, garbled
+                    problem = f"{type(exc).__name__}: {exc}"
                     self.stats.outcome[(kind, "broken")] += 1
                     if kind in IMAGE_KINDS:
-                        self.stats.images["asked"] += 1
-                        self.stats.images["lost"] += 1
-                        self.stats.lost.append(f"{kind}: {exc}")
+                        self.stats.images.update(("asked", "lost"))
+                        self.stats.lost.append(f"{kind}: {problem}")
                     log.error("user %d: %s broke after %.1fs: %s", self.n, kind,
-                              time.monotonic() - t0, exc)
+                              time.monotonic() - t0, problem)
                 await asyncio.sleep(self.rng.uniform(0.2, 1.5))
+
+    async def _why_404(self, s: aiohttp.ClientSession, path: str) -> str:
+        """A 404 is by design once the record trimmed the picture (HISTORY_LIMIT generations,
+        uploads included): "vanished" only while the history still shows it."""
+        async with s.get(self.url + "/api/chat/history", timeout=TIMEOUT) as r:
+            if r.status != 200:
+                return f"404, history {r.status}"
+            shown = {im["url"] for e in (await r.json())["entries"] for im in e["reply"]["images"]}
+        return "vanished" if path in shown else "trimmed from the history"
 
     async def _one(self, s: aiohttp.ClientSession, kind: str, t0: float) -> None:
         rng, url = self.rng, self.url
         if kind in ("image_get", "history"):
             path, started = (rng.choice(self.pictures) if kind == "image_get"
                              else ("/api/chat/history", 0.0))
-            try:
-                async with s.get(url + path, timeout=TIMEOUT) as r:
-                    data = await r.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise Problem(f"{type(exc).__name__}: {exc}") from exc
+            async with s.get(url + path, timeout=TIMEOUT) as r:
+                data = await r.read()
             self._status(kind, r.status, t0, data[:100].decode(errors="replace"))
             if kind == "image_get" and r.status in (200, 404):
                 gone = self.clock.stop_at is not None and started < self.clock.stop_at
                 got = ("ok" if data[:4] == b"\x89PNG" or data[:3] == b"\xff\xd8\xff" else
                        "not an image") if r.status == 200 else \
-                    "gone with the old Redis" if gone else "vanished"
+                    "gone with the old Redis" if gone else await self._why_404(s, path)
                 self.stats.gets[got] += 1
                 if got in ("not an image", "vanished"):
                     log.error("user %d: delivered picture %s: %s", self.n, path, got)
@@ -206,6 +207,7 @@ class User:
         self.stats.images[outcome] += 1
         if outcome == "delivered":
             self.pictures.append((detail, t0))
+            del self.pictures[:-HISTORY_LIMIT]  # older ones are trimmed (and deleted) by design
             self.stats.image_s.append(elapsed)
         elif outcome == "told":
             reply_kind = detail.split(":")[0]
@@ -230,8 +232,7 @@ async def _outage(redis: RedisServer, easel: EaselProcess, clock: Clock, at: flo
     await asyncio.sleep(down_s)
     await redis.start()
     clock.back_at = time.monotonic()
-    log.warning("Redis is back; easel ready again %.1f s later",
-                await easel.ready(60))
+    log.warning("Redis is back; easel ready again %.1f s later", await easel.ready(60))
 
 
 async def main(minutes: float, users: int, outage_s: float, seed: int) -> int:
@@ -282,7 +283,7 @@ def _report(st: Stats, rss: dict[str, float], elapsed: float, users: int, outage
         ("images asked / delivered / told why / lost",
          f"{img['asked']} / {img['delivered']} / {img['told']} / {img['lost']}"),
         ("told why, by reply kind", counts(st.told)),
-        ("delivered pictures fetched", counts(st.gets)),
+        ("fetches of delivered pictures", counts(st.gets)),
         ("5xx other than 503 (target 0)", str(len(st.other_5xx))),
         ("503 (easel's outage answer, not in the target)",
          f"{st.s503['outage']} during the outage, {st.s503['outside']} outside it"),
@@ -305,18 +306,21 @@ def _report(st: Stats, rss: dict[str, float], elapsed: float, users: int, outage
     for line in (st.other_5xx + st.lost)[:10]:
         print("  !", line)
     text = server_log.read_text(errors="replace").partition("easel is ready")[2]
-    lines = Counter(re.sub(r"/images/[\w-]+|\d+", "N", m)[:120] for m in
-                    re.findall(r"^\S+ \S+ ((?:WARNING|ERROR|CRITICAL) .*)$", text, re.M))
+    lines = Counter(re.sub(r"\d+", "N", re.sub(r"(/images/|job )[\w-]{8,}", r"\1ID", m))[:120]
+                    for m in re.findall(r"^\S+ \S+ ((?:WARNING|ERROR|CRITICAL) .*)$", text, re.M))
+    levels = Counter({m.split()[0]: 0 for m in lines})
+    for m, n in lines.items():
+        levels[m.split()[0]] += n
     print(f"easel's log after start-up ({server_log}): {text.count('Traceback')} tracebacks, "
-          f"{sum(n for m, n in lines.items() if not m.startswith('WARN'))} ERROR lines, "
-          f"{sum(n for m, n in lines.items() if m.startswith('WARN'))} WARNING lines; most frequent:")
+          f"{counts(levels)}; most frequent:")
     for msg, n in lines.most_common(8):
         print(f"  {n:>5} × {msg}")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--users", type=int, default=8)
