@@ -165,7 +165,7 @@ BOT_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"bot.llm"}),
     frozenset({"bot.state", "bot.arena"}),
     frozenset({"bot.pipeline"}),  # one turn: assistant, image/arena turns, recovery, studio
-    frozenset({"bot.channels"}),
+    frozenset({"bot.channels", "bot.api"}),  # the API is a channel too
     frozenset({"bot.app"}),  # wiring, settings, CLI: imports everything, imported by nothing
 )
 

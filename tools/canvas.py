@@ -104,9 +104,11 @@ class Canvas:
 
     async def masked(self, ctx: ToolContext, named: NamedEngine, source: tuple[str, bytes], *,
                      prompt: str, canvas: Image.Image, mask: Image.Image, seed: int | None,
-                     strength: float | None = None, notes: tuple[str, ...] = ()) -> ToolResult:
+                     strength: float | None = None, notes: tuple[str, ...] = (),
+                     outpaint: bool = False) -> ToolResult:
         """One masked job on `canvas`, composited back onto it, checked, stamped, stored.
-        `source`: the stored picture's id and bytes (the job's and the manifest's parent)."""
+        `source`: the stored picture's id and bytes (the job's and the manifest's parent);
+        `outpaint`: the mask is new area (zoom, pan), whose seam is blended harder."""
         g = self.generate
         plan = plan_for(resolve(g.engines, ctx.engine))
         plan.notes.extend(notes)
@@ -115,7 +117,8 @@ class Canvas:
         result = await g.submit(request, ctx, plan, parent_image=source[0])
         # Inside the mask the engine's picture; outside it, the canvas as it was.
         pasted = await asyncio.to_thread(
-            lambda: [composite(canvas, drawn, mask) for drawn in result.images])
+            lambda: [composite(canvas, drawn, mask, outpaint=outpaint)
+                     for drawn in result.images])
         whole = ImageResult(request, pasted, result.seeds, result.revised_prompt)
         return finish(await g.deliver(whole, ctx, request, source[1]), result, plan)
 
@@ -180,7 +183,7 @@ class _OutpaintTool:
             raise ToolArgsError(f"that would make the picture {out.size[0]}x{out.size[1]}, "
                                 f"above this server's {limit} px limit")
         return await c.masked(ctx, named, (args.image_id, parent), prompt=args.prompt,
-                              canvas=out.canvas, mask=out.mask, seed=args.seed)
+                              canvas=out.canvas, mask=out.mask, seed=args.seed, outpaint=True)
 
 
 class ZoomOutTool(_OutpaintTool):

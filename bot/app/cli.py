@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from bot.app.cli_logging import setup_logging
 from bot.app.discord_cli import add_discord_parser
+from bot.app.keys_cli import add_parser as add_keys_parser
 from bot.app.manifest import ManifestError, build_package
+from bot.app.mcp_cli import add_parser as add_mcp_parser
 from bot.app.ray_cli import add_parser as add_ray_parser
 from bot.app.settings import Settings, SettingsError, load_settings
 from bot.errors import ConfigError
@@ -263,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.set_defaults(func=cmd_safety_eval)
 
     add_discord_parser(sub)
+    add_mcp_parser(sub, _settings_or_exit, _local_services)
+    add_keys_parser(sub, _settings_or_exit)
 
     add_demo_model_parser(sub)
 

@@ -44,6 +44,11 @@ class EaselMetrics:
                                ["checkpoint", "category"], registry=r)
         self._batch = Histogram("easel_batch_images", "Images per pipeline call",
                                 buckets=_BATCH_BUCKETS, registry=r)
+        self._api = Counter("easel_api_requests", "Requests to the APIs other apps call, by "
+                            "API, endpoint, key (its name; '-' without a valid key) and status",
+                            ["api", "endpoint", "key", "status"], registry=r)
+        self._api_images = Counter("easel_api_images", "Images delivered through the APIs",
+                                   ["api", "key"], registry=r)
 
     # ---- imaging.jobs.JobMetrics -------------------------------------------------
     def queue_depth(self, jobs: int) -> None:
@@ -59,6 +64,13 @@ class EaselMetrics:
 
     def job_ended(self, outcome: str) -> None:
         self._jobs.labels(outcome=outcome).inc()
+
+    # ---- the APIs (bot/api: `ApiMetrics`) -------------------------------------------
+    def api_request(self, api: str, endpoint: str, key: str, status: int) -> None:
+        self._api.labels(api=api, endpoint=endpoint, key=key, status=str(status)).inc()
+
+    def api_images(self, api: str, key: str, images: int) -> None:
+        self._api_images.labels(api=api, key=key).inc(images)
 
     # ---- the gate ------------------------------------------------------------------
     def blocked(self, checkpoint: str, verdict: Verdict) -> None:

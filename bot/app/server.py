@@ -14,7 +14,9 @@ from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 
+from bot.app.api_wiring import install_a1111_and_mcp
 from bot.app.health import dependencies, healthy, outages
+from bot.app.openai_wiring import install_api
 from bot.app.services import Services, build_services
 from bot.app.settings import Settings
 from bot.app.startup import open_services
@@ -28,6 +30,7 @@ from bot.channels.teams import TeamsBot
 from bot.channels.teams_compose import ComposeExtension
 from bot.channels.teams_render import TeamsRenderer
 from bot.channels.web import add_web_routes
+from imaging.provenance.manifest import sniff_mime
 
 __all__ = ["SERVICES", "TEAMS_BOT", "Services", "build_services", "create_app", "discord_config"]
 
@@ -115,6 +118,9 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     add_discord_routes(app, discord_channel)
     add_web_routes(app, lambda a: a[SERVICES].assistant, settings.web_chat_enabled,
                    lambda a: a[SERVICES].records)
+    if settings.api == "on":  # the APIs other apps call, each with a key (bot/api)
+        install_api(app, settings, lambda a: a[SERVICES])
+        install_a1111_and_mcp(app, lambda a: a[SERVICES])  # /sdapi/v1 and /mcp beside /v1
 
     async def recovering(app: web.Application) -> AsyncIterator[None]:
         # Last, once every channel can post: finish the jobs of stopped bot processes.
@@ -187,8 +193,8 @@ async def _image(request: web.Request) -> web.StreamResponse:
     data = await request.app[SERVICES].store.read(request.match_info["image_id"])
     if data is None:
         raise web.HTTPNotFound(text="no such image")
-    # Stored images are PNG, except channel copies fitted as JPEG (kept as signed).
-    kind = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+    # Stored images are PNG, except copies re-encoded as JPEG (channels) or WebP (the API).
+    kind = sniff_mime(data) or "image/png"
     return web.Response(body=data, content_type=kind, headers={
         "Cache-Control": "private, max-age=86400",
         "X-Content-Type-Options": "nosniff",

@@ -24,6 +24,7 @@ from bot.app.engines import build_runner, engine_identity, engine_profile, singl
 from bot.app.metrics import EaselMetrics, MeteredGate
 from bot.app.scale import Cluster
 from bot.app.settings import Settings, SettingsError
+from bot.app.stores import storage_prefix  # Redis keys' prefix (the CLI's too)
 from bot.arena.board import arena_page
 from bot.arena.entries import parse_entries
 from bot.arena.redis_store import RedisArenaStore
@@ -76,8 +77,7 @@ class Services:
     metrics: EaselMetrics
     redis: aioredis.Redis | None = None
     owns_redis: bool = False  # close the client on shutdown only if we opened it
-    # The HTTP session of remote safety backends (OpenAI / Azure), opened here.
-    http: aiohttp.ClientSession | None = None
+    http: aiohttp.ClientSession | None = None  # remote safety backends' session, opened here
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     engines: EngineSet | None = None
     provenance: Provenance | None = None
@@ -87,6 +87,7 @@ class Services:
     records: JobRecords | None = None  # EASEL_RUNNER=ray: job records and delivery claims
     recovery: Recovery | None = None  # ... and the finishing of a stopped process's jobs
     shared_jobs: SharedJobs | None = None  # ... and /queue, /cancel across bot processes
+    quotas: Quotas | None = None  # the per-user limits (an API key sets its own there)
 
     async def aclose(self) -> None:
         if self.recovery is not None:
@@ -115,11 +116,6 @@ class Services:
             except OSError as exc:
                 log.warning("image purge failed: %s", exc)
             await asyncio.sleep(every_s)
-
-
-def storage_prefix(settings: Settings) -> str:
-    """Keys are namespaced per bot, so several bots can share one Redis."""
-    return f"easel:{settings.microsoft_app_id or 'local'}:"
 
 
 def gate_config(settings: Settings, engine_device: str = "cpu") -> GateConfig:
@@ -249,7 +245,7 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
     services = Services(settings, engine, store, runner, tools, assistant, brain, gate,
                         conversations, metrics, redis=redis_client, owns_redis=owns_redis,
                         http=http, engines=engines, provenance=provenance, stamp=stamp,
-                        arena_store=battles, arena_page=arena_page(battles))
+                        arena_store=battles, arena_page=arena_page(battles), quotas=quotas)
     if cluster is not None and ray is not None:
         services.records = cluster.records
         services.shared_jobs = shared

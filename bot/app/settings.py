@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # The local web chat at GET /. auto: on until Teams or Discord credentials are set (the
     # server is then public, and the page has no login of its own).
     web_chat: Literal["auto", "on", "off"] = "auto"
+    # The APIs other apps call (the OpenAI Images API at /v1; A1111 and MCP beside it), off
+    # unless turned on; every call needs a key (`easel keys create NAME`). A request body
+    # larger than `api_max_body_mb` (an edit's pictures) is refused with 413.
+    api: Literal["on", "off"] = "off"
+    api_max_body_mb: int = Field(default=25, ge=1, le=200)
 
     # --- provenance: C2PA Content Credentials and the watermark on every image ---
     c2pa_cert: Path | None = None  # a PEM chain (signing certificate first); unset: a local CA

@@ -5,6 +5,14 @@ A mask is mode "L", the picture's size, 255 where the engine redraws and 0 where
 trip shifts every pixel a little), so the result is the source outside the mask, exactly,
 and the engine's picture inside it, blended over a feathered band that lies wholly inside
 the mask so no pixel outside it moves.
+
+Outpainting (zoom, pan) hides its seam harder (`outpaint=True`): what lies under the new
+area is only a blurred fill, and the engine's picture (softer, and a little off in colour
+next to a sharp source) would meet the source in a visible line. There the feather starts
+from the source's own edge pixels carried into the mask (softened as they go), and the
+engine's picture is first shifted, in its low frequencies only, to meet the source's
+colours along the edge, the shift fading out over `OUTPAINT_MATCH_PX`: in the manner of
+Poisson blending, at the cost of a few filters.
 """
 
 from __future__ import annotations
@@ -18,6 +26,11 @@ from imaging.canvas.errors import CanvasError
 EMPTY_MASK = ("That mask is empty: paint the area to change in white on black (or on a "
               "transparent layer) and send it again.")
 _THRESHOLD = 128  # a painted pixel: at least half white (or half opaque)
+FEATHER_PX = 8  # a region edit's feather
+OUTPAINT_FEATHER_PX = 16  # outpainting's: from the source's carried-on edge to the engine's
+OUTPAINT_MATCH_PX = 32  # how far into the new area the colour shift reaches
+_RING_PX = 4  # the pictures are compared in a ring this wide just outside the mask
+_MEAN_RADIUS = 6  # px: their local means along the edge ("low frequencies") are this wide
 
 
 def _marks(image: Image.Image) -> np.ndarray:
@@ -78,23 +91,111 @@ def feather_alpha(inside: np.ndarray, feather_px: float) -> np.ndarray:
     return alpha.astype(np.float32)
 
 
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _edge_window(inside: np.ndarray, reach: int) -> tuple[slice, slice]:
+    """The bounding box of the pixels on either side of the mask's edge, grown by `reach`:
+    every pixel within `reach` of the edge, and its nearest pixel across it, lie in it."""
+    edge = np.zeros_like(inside)
+    rows, cols = inside[1:] != inside[:-1], inside[:, 1:] != inside[:, :-1]
+    edge[1:] |= rows
+    edge[:-1] |= rows
+    edge[:, 1:] |= cols
+    edge[:, :-1] |= cols
+    ys, xs = np.flatnonzero(edge.any(axis=1)), np.flatnonzero(edge.any(axis=0))
+    h, w = inside.shape
+    return (slice(max(0, int(ys[0]) - reach), min(h, int(ys[-1]) + 1 + reach)),
+            slice(max(0, int(xs[0]) - reach), min(w, int(xs[-1]) + 1 + reach)))
+
+
+def _box_means(values: np.ndarray, weight: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+               radius: int) -> np.ndarray:
+    """Weighted means of `values` (HxWxC) in (2r+1)² boxes centred on (ys, xs), from one
+    summed-area table: cheap for a few thousand boxes, whatever their size."""
+    h, w = weight.shape
+    # float32 is plenty: a box's sum is the difference of four, each within 2^-24 of exact.
+    table = np.zeros((h + 1, w + 1, values.shape[2] + 1), dtype=np.float32)
+    table[1:, 1:, :-1] = values * weight[..., None]
+    table[1:, 1:, -1] = weight
+    table.cumsum(axis=0, out=table)
+    table.cumsum(axis=1, out=table)
+    y0, y1 = np.clip(ys - radius, 0, h), np.clip(ys + radius + 1, 0, h)
+    x0, x1 = np.clip(xs - radius, 0, w), np.clip(xs + radius + 1, 0, w)
+    sums = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+    return sums[:, :-1] / np.maximum(sums[:, -1:], 1e-6)
+
+
+def _feather(out: np.ndarray, src: np.ndarray, gen: np.ndarray, inside: np.ndarray,
+             feather_px: float) -> None:
+    """Blend, in place, the pixels within `feather_px` inside the mask's edge of `out`
+    (already the source outside the mask and the engine's picture inside it)."""
+    reach = int(np.ceil(feather_px)) + 1
+    window = _edge_window(inside, reach)
+    distance = ndimage.distance_transform_edt(inside[window])
+    ys, xs = np.nonzero((distance > 0) & (distance < feather_px + 0.5))
+    alpha = _smoothstep((distance[ys, xs] - 0.5) / feather_px)[:, None]
+    a, g = src[window][ys, xs].astype(np.float64), gen[window][ys, xs].astype(np.float64)
+    out[window][ys, xs] = np.rint(a + (g - a) * alpha).clip(0, 255)
+
+
+def _outpaint(out: np.ndarray, src: np.ndarray, gen: np.ndarray, inside: np.ndarray,
+              feather_px: float) -> None:
+    """Hide the seam, in place, within reach of the mask's edge (see the module's words):
+    the engine's picture shifted by the low-frequency source − engine difference along
+    the edge (fading over OUTPAINT_MATCH_PX), feathered in from the source's edge pixels
+    carried into the mask (softening to their local mean as they go)."""
+    reach = int(max(feather_px, OUTPAINT_MATCH_PX)) + 1
+    window = _edge_window(inside, reach + _RING_PX + _MEAN_RADIUS)
+    inner, a, g = inside[window], src[window], gen[window]
+    distance, nearest = ndimage.distance_transform_edt(inner, return_indices=True)
+    ys, xs = np.nonzero((distance > 0) & (distance < reach))
+    near_y, near_x = nearest[0][ys, xs], nearest[1][ys, xs]  # outside, next to the edge
+    # The local means of both pictures in a ring just outside the edge, at each pixel
+    # next to the edge (a few per column of the edge, computed once each).
+    ring = ndimage.maximum_filter(inner, size=2 * _RING_PX + 1) & ~inner
+    which = np.full(inner.shape, -1, dtype=np.int32)
+    which[near_y, near_x] = 0
+    edge_y, edge_x = np.nonzero(which == 0)
+    which[edge_y, edge_x] = np.arange(edge_y.size, dtype=np.int32)
+    rows, cols = _edge_window(inner, _RING_PX + _MEAN_RADIUS)  # all the boxes reach
+    both = np.concatenate([a[rows, cols], g[rows, cols]], axis=2)
+    means = _box_means(both, ring[rows, cols], edge_y - rows.start, edge_x - cols.start,
+                       _MEAN_RADIUS)[which[near_y, near_x]]
+    src_mean, gen_mean = means[:, :3], means[:, 3:]
+    depth = distance[ys, xs, None].astype(np.float32) - 0.5
+    fade = _smoothstep(1.0 - depth / OUTPAINT_MATCH_PX)
+    alpha = _smoothstep(depth / np.float32(max(feather_px, 1.0)))
+    matched = g[ys, xs] + (src_mean - gen_mean) * fade  # float32 from here on
+    carried = a[near_y, near_x].astype(np.float32)
+    base = carried + (src_mean - carried) * alpha
+    out[window][ys, xs] = np.rint(base + (matched - base) * alpha).clip(0, 255)
+
+
 def composite(source_canvas: Image.Image, generated: Image.Image, mask: Image.Image,
-              feather_px: int = 8) -> Image.Image:
+              feather_px: int | None = None, *, outpaint: bool = False) -> Image.Image:
     """The engine's picture over the source, only inside the mask (RGB, the source's size).
 
     `generated` is resized to the source's size if the engine returned another. Pixels
     outside the mask are the source's, unchanged; inside, the engine's picture takes over
-    within `feather_px` of the mask's edge, so the seam is not a hard line."""
+    within `feather_px` of the mask's edge (default 8), so the seam is not a hard line.
+    `outpaint`: the mask covers a new area (zoom, pan) whose canvas pixels are only a
+    fill; the seam is hidden as the module says, over `feather_px` (default 16)."""
     size = source_canvas.size
     inside = _check_mask(mask, size)
-    source = source_canvas.convert("RGB")
     drawn = generated.convert("RGB")
     if drawn.size != size:
         drawn = drawn.resize(size, Image.Resampling.LANCZOS)
-    alpha = feather_alpha(inside, feather_px)[..., None]
-    src = np.asarray(source, dtype=np.float32)
-    gen = np.asarray(drawn, dtype=np.float32)
-    out = np.rint(src + (gen - src) * alpha)
-    # Outside the mask alpha is 0 and this is already src; spelt out so it stays exact.
-    out = np.where(alpha > 0, out, src)
-    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+    src = np.asarray(source_canvas.convert("RGB"))
+    gen = np.asarray(drawn)
+    out = np.where(inside[..., None], gen, src)  # outside the mask: the source, exactly
+    if feather_px is None:
+        feather_px = OUTPAINT_FEATHER_PX if outpaint else FEATHER_PX
+    if inside.any() and not inside.all():
+        if outpaint:
+            _outpaint(out, src, gen, inside, feather_px)
+        elif feather_px > 0:
+            _feather(out, src, gen, inside, feather_px)
+    return Image.fromarray(out, "RGB")

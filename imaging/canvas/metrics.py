@@ -45,24 +45,31 @@ def _gradient(image: Image.Image) -> np.ndarray:
     return np.hypot(ndimage.sobel(luma, axis=1), ndimage.sobel(luma, axis=0))
 
 
-def edge_band(mask: Image.Image, width: int = 2) -> np.ndarray:
-    """True within `width` px of the mask's edge, on either side of it."""
+def edge_band(mask: Image.Image, width: int = 2, side: str = "both") -> np.ndarray:
+    """True within `width` px of the mask's edge: on both sides of it, or only `inside`
+    or `outside` the mask."""
     inside = _inside(mask)
     if inside.all() or not inside.any():
         return np.zeros(inside.shape, dtype=bool)
     to_inside = ndimage.distance_transform_edt(~inside)  # 0 inside
     to_outside = ndimage.distance_transform_edt(inside)  # 0 outside
-    return ((to_inside > 0) & (to_inside <= width)) | ((to_outside > 0) & (to_outside <= width))
+    outer = (to_inside > 0) & (to_inside <= width)
+    inner = (to_outside > 0) & (to_outside <= width)
+    return {"both": outer | inner, "inside": inner, "outside": outer}[side]
 
 
-def seam_energy_ratio(out: Image.Image, mask: Image.Image, width: int = 2) -> float:
-    """Mean gradient magnitude within `width` px of the mask's edge ÷ mean elsewhere.
+def seam_energy_ratio(out: Image.Image, mask: Image.Image, width: int = 2,
+                      side: str = "both") -> float:
+    """Mean gradient magnitude within `width` px of the mask's edge ÷ mean elsewhere
+    (off the whole band). `side`: "inside" or "outside" measures that half of the band
+    alone (the outside half is the source's own pixels, which compositing keeps).
     NaN without an edge; inf when the rest of the picture is perfectly flat."""
-    band = edge_band(mask, width)
-    if not band.any() or band.all():
+    whole = edge_band(mask, width)
+    band = whole if side == "both" else edge_band(mask, width, side)
+    if not band.any() or whole.all():
         return math.nan
     grad = _gradient(out)
-    rest = float(grad[~band].mean())
+    rest = float(grad[~whole].mean())
     seam = float(grad[band].mean())
     if rest == 0.0:
         return math.inf if seam > 0 else 1.0

@@ -49,8 +49,15 @@ def _extended(picture: Image.Image, size: tuple[int, int], at: tuple[int, int]) 
     pixels = np.asarray(picture.convert("RGB"))
     stretched = np.pad(pixels, ((top, bottom), (left, right), (0, 0)), mode="edge")
     reach = max(left, top, right, bottom)
-    # Stretched edges are streaks; a wide blur turns them into soft colour fields.
-    canvas = Image.fromarray(stretched, "RGB").filter(ImageFilter.GaussianBlur(max(2, reach / 3)))
+    # Stretched edges are streaks; a wide blur turns them into soft colour fields. So wide
+    # a blur loses nothing done at a quarter of the size (and costs a tenth).
+    radius = max(2, reach / 3)
+    canvas = Image.fromarray(stretched, "RGB")
+    if radius >= 8 and min(size) >= 32:
+        canvas = canvas.reduce(4).filter(ImageFilter.GaussianBlur(radius / 4)).resize(
+            size, Image.Resampling.BILINEAR)
+    else:
+        canvas = canvas.filter(ImageFilter.GaussianBlur(radius))
     canvas.paste(picture.convert("RGB"), at)
     box = (left, top, left + w, top + h)
     mask = Image.new("L", size, 255)

@@ -70,6 +70,8 @@ class Quotas:
         self._acquire = redis.register_script(_ACQUIRE) if redis is not None else None
         self._slots: dict[str, set[str]] = {}
         self._windows: list[tuple[str, str, RateLimitItem, str]] = []
+        # A user's own windows (an API key's limits), in place of the configured per-user ones.
+        self._own: dict[str, list[tuple[str, str, RateLimitItem, str]]] = {}
         for scope, amount, item, what in (
             ("user", config.images_per_minute, RateLimitItemPerMinute, "images per minute"),
             ("user", config.images_per_day, RateLimitItemPerDay, "images per day"),
@@ -83,6 +85,27 @@ class Quotas:
 
     def exempt(self, user: str) -> bool:
         return user in self.config.exempt
+
+    def limit_user(self, user: str, images_per_minute: int | None,
+                   images_per_day: int | None) -> None:
+        """`user`'s own images per minute and per day (an API key's), each in place of
+        the configured per-user limit; None keeps the configured one for that window."""
+        asked: list[tuple[int | None, type[RateLimitItem], str]] = [
+            (images_per_minute, RateLimitItemPerMinute, "images per minute"),
+            (images_per_day, RateLimitItemPerDay, "images per day")]
+        own = [("user", f"{amount} {what}", item(amount), what)
+               for amount, item, what in asked if amount]
+        if own:
+            self._own[user] = own
+        else:
+            self._own.pop(user, None)
+
+    def _windows_for(self, user: str) -> list[tuple[str, str, RateLimitItem, str]]:
+        own = self._own.get(user)
+        if own is None:
+            return self._windows
+        replaced = {w[3] for w in own}
+        return [w for w in self._windows if w[0] != "user" or w[3] not in replaced] + own
 
     async def admit(self, job: ImageJob) -> None:
         """Take a job slot and count the images, or raise `QuotaExceeded` (and count
@@ -98,7 +121,8 @@ class Quotas:
 
     async def _admit(self, job: ImageJob) -> None:
         images = job.counted_images
-        for scope, label, item, _ in self._windows:
+        windows = self._windows_for(job.user)
+        for scope, label, item, _ in windows:
             ident = self._ident(scope, job)
             if ident is None or images <= 0:
                 continue
@@ -108,7 +132,7 @@ class Quotas:
                 raise QuotaExceeded(f"You've reached the limit of {label}. Try again in "
                                     f"{_human(retry)}.", label, retry)
         await self._take_slot(job)
-        for scope, _, item, _ in self._windows:
+        for scope, _, item, _ in windows:
             ident = self._ident(scope, job)
             if ident is not None and images > 0:
                 await self._limiter.hit(item, ident, cost=images)
