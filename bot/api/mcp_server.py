@@ -55,7 +55,8 @@ LOCAL = Caller("mcp:local", "user/mcp/-/local")  # stdio: this machine's own use
 CALLER = "easel.caller"  # where the HTTP route leaves the key's caller in the ASGI scope
 INSTRUCTIONS = ("easel makes and edits pictures. generate_image draws from a prompt; its "
                 "result gives each picture's image id, which edit_image and the canvas "
-                "tools (edit_region, zoom_out, pan, upscale) take to change that picture.")
+                "tools (edit_region, zoom_out, pan, upscale) take to change that picture; "
+                "describe_image suggests prompts for a picture.")
 CallerOf = Callable[[ServerRequestContext[Any, Any]], Caller]
 
 

@@ -5,7 +5,8 @@ tools/canvas_args.py): `generate_image` and the canvas tools (`edit_region`, `zo
 `pan`, `upscale`) exactly as the brain is offered them; `edit_image` is the chat tool's
 `EditImageArgs` widened for callers that hold no stored picture: a base64 `image` instead
 of an `image_id`, and an optional `mask` (then it is a region edit). With several engines
-every tool also takes `model`, one of their names.
+every tool also takes `model`, one of their names (not `describe_image`: a stored id or a
+base64 picture → four prompts as text, each past checkpoint 2).
 
 A result is the picture(s) as MCP image content plus a text with the prompt used and
 each image id (which `edit_image` and the canvas tools take back), and the same as
@@ -29,10 +30,12 @@ from imaging.engine import ContentRefused, GenerationError
 from imaging.jobs import EventSink, JobCancelled, JobEvent, JobQueued, QuotaExceeded
 from tools.base import ToolError, ToolResult, in_words
 from tools.canvas_args import MAX_MASK_CHARS
+from tools.describe import DESCRIBE_IMAGE_SPEC, DescribeImageArgs, allowed_prompts
 from tools.image import EDIT_IMAGE_SPEC, EditImageArgs
 from tools.keep import StorageGaveUp
 
 EDIT = EDIT_IMAGE_SPEC.name
+DESCRIBE = DESCRIBE_IMAGE_SPEC.name
 REGION = "edit_region"
 Progress = Any  # a coroutine function (progress, total, message): the session's reporter
 STORAGE: tuple[type[Exception], ...] = (StorageGaveUp, *OUTAGES)  # a storage outage
@@ -62,6 +65,26 @@ class McpEditImageArgs(EditImageArgs):
         return self
 
 
+class McpDescribeImageArgs(DescribeImageArgs):
+    """`describe_image` for MCP callers: a stored picture or one sent along."""
+
+    image_id: str | None = Field(  # type: ignore[assignment]
+        default=None, min_length=22, max_length=64,
+        description="A picture easel made (the image id its results give).")
+    image: str | None = Field(
+        default=None, max_length=MAX_MASK_CHARS,
+        description="Or the picture itself: base64 PNG, JPEG or WebP (a data: URI works).")
+
+    @model_validator(mode="after")
+    def _one_picture(self) -> McpDescribeImageArgs:
+        if (self.image_id is None) == (self.image is None):
+            raise ValueError("give either an image_id or an image")
+        return self
+
+
+DESCRIBE_DESCRIPTION = ("Four prompts that would draw something like a picture (its subject, "
+                        "colours and setting), for generate_image: a picture easel made (its "
+                        "image_id) or one you send (base64).")
 EDIT_DESCRIPTION = ("Edit a picture so it matches the prompt: a picture easel made (its "
                     "image_id) or one you send (base64). Without a mask the whole picture is "
                     "redrawn keeping its composition (strength: how far it may move); with a "
@@ -75,6 +98,11 @@ def tool_list(api: ApiTools) -> list[types.Tool]:
         model, description = spec.args_model, spec.description
         if spec.name == EDIT:
             model, description = McpEditImageArgs, EDIT_DESCRIPTION
+        if spec.name == DESCRIBE:  # no model picks a describer: no `model` for it
+            schema = McpDescribeImageArgs.model_json_schema()
+            out.append(types.Tool(name=DESCRIBE, description=DESCRIBE_DESCRIPTION,
+                                  input_schema=schema))
+            continue
         schema = model.model_json_schema()
         if len(api.engines) > 1:
             schema.setdefault("properties", {})["model"] = {
@@ -97,6 +125,8 @@ async def call_tool(api: ApiTools, caller: Caller, name: str, arguments: dict[st
         if not (model is None or isinstance(model, str)):
             raise ToolError("model must be a model's name")
         sink = progress_sink(progress)
+        if name == DESCRIBE:
+            return await _describe(api, caller, args)
         if name == EDIT:
             result = await _edit(api, caller, args, model, sink)
         else:
@@ -139,6 +169,30 @@ async def _edit(api: ApiTools, caller: Caller, raw: dict[str, Any], model: str |
     edit = {"image_id": image_id, "prompt": args.prompt, "strength": args.strength,
             "seed": args.seed, "n": args.n, "negative_prompt": args.negative_prompt}
     return await api.call(caller, EDIT, _set(edit), engine=model, progress=sink)
+
+
+async def _describe(api: ApiTools, caller: Caller, raw: dict[str, Any]
+                    ) -> types.CallToolResult:
+    """The prompts as text (one a line) and as structured content; a sent picture passes
+    checkpoint 3 and is kept like an edit's, each prompt passes checkpoint 2."""
+    try:
+        args = McpDescribeImageArgs.model_validate(raw)
+    except ValidationError as exc:
+        raise ToolError(f"bad arguments for {DESCRIBE}: "
+                        f"{in_words(exc.errors()[0], McpDescribeImageArgs)}") from None
+    image_id = args.image_id
+    if image_id is None:
+        assert args.image is not None
+        image_id = (await api.upload(caller, _decode(args.image, "image"))).image_id
+    result = await api.call(caller, DESCRIBE, {"image_id": image_id})
+    prompts = await allowed_prompts(api.gate, list(result.data.get("prompts", [])),
+                                    caller.user_id, api.strictness)
+    api.count("mcp", DESCRIBE, caller, 0)
+    if not prompts:
+        return error("No prompt for this picture passed the safety check.")
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text="\n".join(prompts))],
+        structured_content={"prompts": prompts, "image_id": image_id})
 
 
 def _set(args: dict[str, Any]) -> dict[str, Any]:

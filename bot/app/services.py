@@ -20,6 +20,7 @@ from botbuilder.core import Storage
 from PIL import Image
 
 from bot.app.canvas import canvas_tools
+from bot.app.describe import describe_tool
 from bot.app.engines import build_runner, engine_identity, engine_profile, single_engine
 from bot.app.metrics import EaselMetrics, MeteredGate
 from bot.app.scale import Cluster
@@ -224,7 +225,8 @@ def build_services(settings: Settings, engine: ImageEngine | EngineSet,
                                  engines=engines if several else None, stamp=stamp,
                                  journal=records, keep=keep)
     tools = ToolRegistry([generate, EditImageTool(generate), *canvas_tools(
-        settings, generate, engines, quotas, engine.identity.device)])
+        settings, generate, engines, quotas, engine.identity.device),
+        describe_tool(settings, store)])
     conversations = StorageConversationStore(storage, images=store)  # trimming deletes
     entries = parse_entries(engines.arena, engines.names())  # a bad [arena] stops start-up
     battles: ArenaStore = RedisArenaStore(redis_client, prefix=prefix) if redis_client \

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_base_url: str | None = None
     llm_api_key: str | None = None
+    # /describe: a vision chat model at EASEL_LLM_BASE_URL; unset: the offline describer.
+    describe_model: str | None = None
 
     # --- state and delivery ---
     redis_url: str | None = None
@@ -201,6 +203,9 @@ class Settings(BaseSettings):
             raise ValueError("EASEL_IMAGE_STORE=redis needs EASEL_REDIS_URL")
         if self.rewriter == "openai" and not (self.llm_base_url and self.llm_model):
             raise ValueError("EASEL_REWRITER=openai needs EASEL_LLM_BASE_URL and EASEL_LLM_MODEL")
+        if self.describe_model and not self.llm_base_url:
+            raise ValueError("EASEL_DESCRIBE_MODEL needs EASEL_LLM_BASE_URL (an OpenAI-compatible "
+                             "server with that vision model)")
         if self.rewriter == "transformers" and not self.llm_model:
             raise ValueError("EASEL_REWRITER=transformers needs EASEL_LLM_MODEL (a folder or hub id)")
         return self

@@ -156,9 +156,9 @@ def command_text(data: dict[str, Any]) -> CommandText:
         words += [str(opts[k]) for k in ("factor", "direction", "scale", "mode")
                   if opts.get(k) is not None]
         return CommandText(" ".join("".join(w.split()) for w in words), private=False)
-    if name == "vary":
+    if name in ("vary", "describe"):  # /describe: prompts for the last picture (or image N)
         image = opts.get("image")
-        return CommandText(f"/vary {image}" if image is not None else "/vary", private=False)
+        return CommandText(f"/{name} {image}" if image is not None else f"/{name}", False)
     if name == "undo":
         return CommandText("/undo", private=False)
     if name == "settings":

@@ -91,6 +91,8 @@ function render(div, reply) {
   div.replaceChildren();
   if (!reply.images.length) {
     div.append(textNode(reply.text));
+    const draws = drawButtons(reply.text);
+    if (draws) div.append(draws);
     return;
   }
   if (reply.battle_id) return renderBattle(div, reply);
@@ -141,6 +143,14 @@ function render(div, reply) {
   div.append(el("div", {className: "actions"},
     button("New takes", () => send("/vary", reply.generation_id)),
     button("Undo", () => send("/undo", reply.generation_id))));
+}
+
+// /describe's answer: "1. `/imagine …`" lines, each with a button that draws it.
+function drawButtons(text) {
+  const lines = (text || "").split("\n").map(l => l.match(/^(\d+)\. `(\/imagine [^`]+)`$/)).filter(Boolean);
+  if (!lines.length) return null;
+  return el("div", {className: "actions describe"}, ...lines.map(([, n, command]) =>
+    button(`Draw ${n}`, () => send(command), {title: command})));
 }
 
 // Zoom out, pan and upscale: each a command about picture N of this reply.

@@ -21,11 +21,13 @@ from bot.llm.base import Brain
 from bot.pipeline import commands, replies
 from bot.pipeline.arena_turns import ArenaTurns, TurnJournal
 from bot.pipeline.canvas_turns import CanvasTurns
+from bot.pipeline.describe_turns import DescribeTurns
 from bot.pipeline.forget import JobRecordEraser, forget_everything
 from bot.pipeline.history_view import history_text
 from bot.pipeline.image_turns import AssistantConfig, Followup, ImageTurns
 from bot.pipeline.models_view import engine_lines
 from bot.pipeline.studio import Scope, Studio, Target, pick
+from bot.pipeline.uploads import Uploads
 from bot.pipeline.verify_view import VERIFY_USAGE, find, verify_text
 from bot.state.conversations import ConversationRecord, ConversationStore, record_key, user_key
 from bot.state.storage import OUTAGES
@@ -33,8 +35,8 @@ from bot.turn import MAX_TEXT_CHARS, ProgressSink, Reply, ReplyKind, Response, T
 from imaging.engines.registry import EngineSet
 from imaging.jobs import JobBoard
 from imaging.provenance import Provenance
-from imaging.store import ImageStore, new_image_id
-from imaging.uploads import DecodeSlots, UploadError, prepare_upload
+from imaging.store import ImageStore
+from imaging.uploads import DecodeSlots
 from safety.gate import Gate
 from tools.base import DeliveredImage, ToolRegistry
 from tools.keep import KeepTrying
@@ -84,6 +86,9 @@ class Assistant:
                                 journal=journal) if arena is not None else None
         self.image_turns.battles = self.arena
         self.canvas = CanvasTurns(self.studio, self.image_turns, store)
+        self.uploads = Uploads(self.studio, gate, store, images, self.decodes,
+                               self.config.max_side)
+        self.describe = DescribeTurns(tools, gate, self.uploads)
         self._handlers: dict[str, Handler] = {
             "help": self._help, "unknown": self._unknown, "settings": self._settings,
             "forget": self._forget, "undo": self._undo, "pick": self._pick,
@@ -92,6 +97,7 @@ class Assistant:
             "queue": self._queue, "models": self._models, "arena": self._arena,
             "vote": self._vote, "verify": self._verify, "zoom": self.canvas.zoom,
             "pan": self.canvas.pan, "upscale": self.canvas.upscale,
+            "describe": self.describe.describe,
         }
 
     # ---- entry point -------------------------------------------------------------
@@ -174,21 +180,9 @@ class Assistant:
         return self.image_turns.edit(scope, record, target, cmd.text)
 
     async def _attachment(self, scope: Scope, text: str) -> Response:
-        try:  # in a thread (tens of ms for a photo), a bounded number at once
-            image = await self.decodes.run(prepare_upload, scope.turn.attachments[0],
-                                           self.config.max_side)
-        except UploadError as exc:
-            return Response(replies.error(str(exc)))
-        # Uploads pass the same image check as generated pictures before easel keeps them.
-        [verdict] = await self.gate.check_images([image], scope.turn.user_id, scope.strictness)
-        if not verdict.allowed:
-            return Response(Reply(ReplyKind.REFUSAL, self.gate.refusal_message(verdict)))
-        # Noted for the user before it is stored: a /forget at any moment finds it.
-        image_id = new_image_id()
-        await self.store.own(scope.user_key, "image", [image_id])
-        stored = await self.images.save(image, image_id)
-        gen = await self.studio.upload(scope, stored.image_id, stored.width, stored.height,
-                                       user_text=text or "(attachment)")
+        gen = await self.uploads.keep(scope, text or "(attachment)")  # checkpoint 3 first
+        if isinstance(gen, Reply):
+            return Response(gen)
         if not text.strip():
             return Response(replies.text(replies.UPLOAD_RECEIVED))
         record = await self.store.load(scope.key)

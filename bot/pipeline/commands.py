@@ -4,7 +4,8 @@
 the slash), `/help`, `/settings [name=value ...]`, `/vary [N]`,
 `/edit [N] [region=x0,y0,x1,y1] <instruction>`, `/zoom [N] [1.5|2]`,
 `/pan [N] left|right|up|down`, `/upscale [N] [2x|4x] [subtle|creative]`, `/undo`,
-`/history`, `/forget`, `/cancel [job]`, `/queue`, `/models`. Parsing never raises: bad
+`/history`, `/forget`, `/cancel [job]`, `/queue`, `/models`, `/describe [N]` (or
+"describe this"). Parsing never raises: bad
 input becomes a `Command` with an `error` the assistant shows to the user. `image_options` and `parse_settings` check the values of
 `/imagine` options and `/settings name=value` words against the deployment's limits and
 raise `CommandError`, whose message is the reply.
@@ -21,9 +22,12 @@ from imaging.sizes import parse_size
 
 COMMANDS = ("imagine", "help", "settings", "vary", "edit", "undo", "history", "forget",
             "pick", "cancel", "queue", "models", "arena", "vote", "verify", "zoom", "pan",
-            "upscale")
+            "upscale", "describe")
 _SLASH_RE = re.compile(r"^/(\w[\w-]*)\b\s*(.*)$", re.S)
 _BARE_RE = re.compile(r"^(imagine|help)\b[:,]?\s*(.*)$", re.S | re.I)
+# "describe this", "describe the picture": /describe in words (the whole message).
+_DESCRIBE_RE = re.compile(r"^(?:please\s+)?(?:can you\s+)?describe(?:\s+(?:this|it|that|my|the)"
+                          r"(?:\s+(?:picture|image|photo|one))?)?\s*[.!?]?$", re.I)
 _FLAG_RE = re.compile(r"^--(n|size|seed|raw|model)(?:=(\S+))?$")
 
 
@@ -43,6 +47,8 @@ def parse(text: str) -> Command:
         name, rest = m.group(1).lower(), m.group(2)
         if name not in COMMANDS:
             return Command("unknown", text=name)
+    elif _DESCRIBE_RE.match(text):
+        return Command("describe")
     else:
         m = _BARE_RE.match(text)
         if not m:
@@ -51,7 +57,7 @@ def parse(text: str) -> Command:
     if name in ("help", "settings", "undo", "history", "forget", "cancel", "queue", "models",
                 "arena", "vote", "verify"):
         return Command(name, text=rest.strip())
-    if name in ("vary", "edit", "pick"):
+    if name in ("vary", "edit", "pick", "describe"):
         return _parse_indexed(name, rest)
     if name in ("zoom", "pan", "upscale"):
         return _parse_canvas(name, rest)

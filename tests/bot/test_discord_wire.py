@@ -91,7 +91,7 @@ def test_command_file_is_valid_discord_json_and_fully_mapped():
     assert {c["name"] for c in commands} == {"imagine", "edit", "vary", "undo", "settings",
                                              "queue", "cancel", "history", "forget", "help",
                                              "models", "arena", "vote", "zoom", "pan",
-                                             "upscale"}
+                                             "upscale", "describe"}
     samples = {3: "512x512", 4: 3, 5: True}
     for cmd in commands:
         assert re.fullmatch(r"[-_a-z0-9]{1,32}", cmd["name"]) and cmd["type"] == 1

@@ -28,7 +28,8 @@ from tests.support.fake_comfyui import comfyui
 from tools.image_args import GenerateImageArgs
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = {"generate_image", "edit_image", "edit_region", "zoom_out", "pan", "upscale"}
+TOOLS = {"generate_image", "edit_image", "edit_region", "zoom_out", "pan", "upscale",
+         "describe_image"}
 
 
 class Progress:
