@@ -3,21 +3,17 @@ how well they keep the picture outside the mask and hide their seam.
 
 Pictures come from the built-in demo model (CPU). Figures:
 1. the operations through the tools (edit_region by box, zoom_out 2x, pan left, upscale
-   2x subtle and creative by the engine's hi-res fix), with the store, a pass-through
-   image check and the real stamp (watermark + C2PA), at 256 and 512 px out: seconds
-   against `generate_image` of the same output size through the same path in the same
-   run (median of --reps, interleaved), the change more than 8 px outside the mask
-   (mean |Δ|/255, the watermark included) and the seam ratio, each with its target.
-2. composite on demo pictures (one picture pasted into another) for five masks: ms per
-   call, outside change (must be 0) and the seam ratio (gradient along the mask's edge ÷
-   elsewhere) with an 8 px feather, the outpaint blend, a hard paste, and of the source
-   itself along the same band; then canvases' ms.
-3. masked edits through the engine: its own picture and what compositing makes of it
-   (the feather the tools used before, and what they use now).
-4. upscale 2x by spandrel with RealESRGAN Compact's architecture at realesr-animevideov3's
-   size (random weights: the cost, not the quality) against a demo generation.
+   2x subtle and creative by the engine's hi-res fix) with the store, the real stamp
+   (watermark + C2PA) and a pass-through image check, at 256 and 512 px out: seconds
+   against generate_image of the same output size by the same path (median of --reps,
+   interleaved), the change more than 8 px outside the mask (mean |Δ|/255, watermark
+   included) and the seam ratio (gradient along the mask's edge ÷ elsewhere).
+2. composite on demo pictures (one pasted into another), five masks: ms, outside change
+   (must be 0), seam ratios (8 px feather, outpaint blend, hard paste, the source's own).
+3. masked edits through the engine: its own picture, composited with an 8 px feather (as
+   the tools did) and as they do now. 4. spandrel 2x, random weights, against a generation.
 
-Usage: python -m bench.canvas [--reps 5] [--upscale-reps 2] [--tools-only]
+Usage: python -m bench.canvas [--reps 7] [--upscale-reps 2] [--sides 256 512] [--tools-only]
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +63,7 @@ from tools.upscale import UpscaleTool  # noqa: E402
 PROMPT = "a red apple on a blue table"
 CENTRE = Region(0.25, 0.25, 0.75, 0.75)
 OUTSIDE_TARGET, SEAM_TARGET = 2 / 255, 1.5
+LANCZOS = Image.Resampling.LANCZOS
 Layout = Callable[[Image.Image], tuple[Image.Image, Image.Image]]  # source -> canvas, mask
 # name, tool, its arguments, source side ÷ output side, canvas and mask, time target
 OPS: list[tuple[str, str, dict[str, Any], float, Layout | None, float]] = [
@@ -73,17 +71,16 @@ OPS: list[tuple[str, str, dict[str, Any], float, Layout | None, float]] = [
                                           "prompt": "a green tree"}, 1,
      lambda s: (s, box_mask(s.size, CENTRE)), 1.3),
     ("zoom out 2x", "zoom_out", {"factor": 2}, 1,
-     lambda s: (lambda o: (o.canvas, o.mask))(zoom_canvas(s, 2)), 1.3),
+     lambda s: (zoom_canvas(s, 2).canvas, zoom_canvas(s, 2).mask), 1.3),
     ("pan left", "pan", {"direction": "left"}, 1,
-     lambda s: (lambda o: (o.canvas, o.mask))(pan_canvas(s, "left")), 1.3),
+     lambda s: (pan_canvas(s, "left").canvas, pan_canvas(s, "left").mask), 1.3),
     ("upscale 2x subtle", "upscale", {"factor": 2, "mode": "subtle"}, 0.5, None, 2.5),
     ("upscale 2x creative", "upscale", {"factor": 2, "mode": "creative"}, 0.5, None, 2.5),
 ]
 
 
 def _ms(fn: Callable[[], Any], reps: int) -> float:
-    """Median milliseconds of `reps` calls, after one warm-up call."""
-    fn()
+    fn()  # warm-up; then the median of `reps` calls
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -99,7 +96,8 @@ def _draw(engine: DiffusersEngine, prompt: str, size: tuple[int, int], seed: int
     return engine.generate([req])[0].images[0]
 
 
-def _tools(engine: DiffusersEngine, folder: Path) -> tuple[ToolRegistry, FileImageStore]:
+def _tools(engine: DiffusersEngine, folder: Path
+           ) -> tuple[ToolRegistry, FileImageStore, LocalJobRunner]:
     """The tools as the bot builds them, on the demo model; the image check passes all."""
     store = FileImageStore(folder / "images")
     provenance = Provenance(ProvenanceConfig(data_dir=folder / "provenance"))
@@ -111,10 +109,11 @@ def _tools(engine: DiffusersEngine, folder: Path) -> tuple[ToolRegistry, FileIma
 
     limits = ImageLimits(engine.default_size, engine.default_steps, engine.guidance_scale,
                          max_side=2048)
-    generate = GenerateImageTool(LocalJobRunner(engine), store, limits, check, stamp=stamp)
+    runner = LocalJobRunner(engine)
+    generate = GenerateImageTool(runner, store, limits, check, stamp=stamp)
     canvas = Canvas(generate, EngineSet([NamedEngine("demo", "diffusers", engine, "")]))
     return ToolRegistry([generate, RegionEditTool(canvas), ZoomOutTool(canvas),
-                         PanTool(canvas), UpscaleTool(canvas)]), store
+                         PanTool(canvas), UpscaleTool(canvas)]), store, runner
 
 
 async def _call(tools: ToolRegistry, name: str, args: dict[str, Any]) -> tuple[float, str]:
@@ -123,10 +122,9 @@ async def _call(tools: ToolRegistry, name: str, args: dict[str, Any]) -> tuple[f
     return time.perf_counter() - t0, result.images[0].image_id
 
 
-def _row(name: str, src: Image.Image, out: Image.Image, plain: float, op_s: float,
-         layout: Layout | None, target: float) -> str:
-    outside = seam = None
-    note = ""
+def _row(name: str, src: Image.Image, out: Image.Image, plains: list[float],
+         ops: list[float], layout: Layout | None, target: float) -> str:
+    outside, seam, note = None, None, ""
     if layout is not None:
         canvas, mask = layout(src)
         outside = outside_change(canvas, out, mask)
@@ -134,9 +132,9 @@ def _row(name: str, src: Image.Image, out: Image.Image, plain: float, op_s: floa
         note = (f"band inside {seam_energy_ratio(out, mask, side='inside'):.2f}, "
                 f"outside {seam_energy_ratio(out, mask, side='outside'):.2f}")
     elif "subtle" in name:
-        back = out.resize(src.size, Image.Resampling.LANCZOS)
-        note = f"shrunk back: PSNR {psnr(back, src):.1f} dB (≥30)"
-    ratio = op_s / plain
+        note = f"shrunk back: PSNR {psnr(out.resize(src.size, LANCZOS), src):.1f} dB (≥30)"
+    ratio = statistics.median(o / p for p, o in zip(plains, ops, strict=True))
+    plain, op_s = statistics.median(plains), statistics.median(ops)
     ok = (ratio <= target and (outside is None or outside <= OUTSIDE_TARGET)
           and (seam is None or seam <= SEAM_TARGET))
     return (f"| {name} | {out.width}x{out.height} | {plain:.3f} | {op_s:.3f} | "
@@ -145,43 +143,46 @@ def _row(name: str, src: Image.Image, out: Image.Image, plain: float, op_s: floa
 
 
 async def _side(tools: ToolRegistry, store: FileImageStore, side: int, reps: int) -> None:
+    """Each operation right after a plain generation of its output size, `reps` + 1 rounds
+    (the first warms up): the ratio is the median of those pairs' ratios."""
     sources: dict[int, str] = {}
     for src_side in sorted({int(side * op[3]) for op in OPS}):
         _, sources[src_side] = await _call(tools, "generate_image", {
             "prompt": PROMPT, "size": f"{src_side}x{src_side}", "seed": 1})
-    jobs = [(name, tool, {"image_id": sources[int(side * scale)], "prompt": PROMPT, "seed": 3,
-                          **args}) for name, tool, args, scale, _, _ in OPS]
-    for w, h in ((side, side), pan_canvas(Image.new("RGB", (side, side)), "left").size):
-        jobs.append((f"{w}x{h}", "generate_image",
-                     {"prompt": PROMPT, "size": f"{w}x{h}", "seed": 3}))
-    times: dict[str, list[float]] = {name: [] for name, _, _ in jobs}
+    pan_size = pan_canvas(Image.new("RGB", (side, side)), "left").size
+    times: dict[str, list[tuple[float, float]]] = {op[0]: [] for op in OPS}
     last: dict[str, str] = {}
-    for rep in range(reps + 1):  # round 0 warms up
-        for name, tool, args in jobs:
-            seconds, last[name] = await _call(tools, tool, args)
+    for rep in range(reps + 1):
+        for name, tool, args, scale, _, _ in OPS:
+            w, h = pan_size if tool == "pan" else (side, side)
+            plain, _ = await _call(tools, "generate_image",
+                                   {"prompt": PROMPT, "size": f"{w}x{h}", "seed": 3})
+            seconds, last[name] = await _call(tools, tool, {
+                "image_id": sources[int(side * scale)], "prompt": PROMPT, "seed": 3, **args})
             if rep:
-                times[name].append(seconds)
+                times[name].append((plain, seconds))
     for name, _, _, scale, layout, target in OPS:
-        src = await store.open(sources[int(side * scale)])
-        out = await store.open(last[name])
+        src, out = await store.open(sources[int(side * scale)]), await store.open(last[name])
         assert src is not None and out is not None
-        plain = statistics.median(times[f"{out.width}x{out.height}"])
-        print(_row(name, src, out, plain, statistics.median(times[name]), layout, target))
+        pairs = times[name]
+        print(_row(name, src, out, [p for p, _ in pairs], [s for _, s in pairs], layout, target))
 
 
 async def tool_figures(engine: DiffusersEngine, reps: int, sides: tuple[int, ...]) -> None:
     print(f"## 1. through the tools (store, stamp, pass-through image check), median of "
-          f"{reps}, interleaved with generate_image at the same output size")
+          f"{reps}, each right after generate_image at its output size (ratio: of the pairs)")
     print(f"| operation | out | plain s | op s | ratio (target) | outside Δ "
           f"(≤{OUTSIDE_TARGET:.4f}) | seam (≤{SEAM_TARGET}) | notes | |")
     print("|---|---|---:|---:|---:|---:|---:|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        tools, store = _tools(engine, Path(tmp))
-        for side in sides:
-            await _side(tools, store, side, reps)
-    print("(seam: gradient within 2 px of the mask's edge, both sides, ÷ elsewhere; "
-          "band inside / outside: each half alone, the outside half is the source's own "
-          "pixels; upscales have no mask)")
+        tools, store, runner = _tools(engine, Path(tmp))
+        try:
+            for side in sides:
+                await _side(tools, store, side, reps)
+        finally:
+            await runner.close()
+    print("(seam: gradient within 2 px of the mask's edge, both sides, ÷ elsewhere; band "
+          "inside / outside: each half alone, the outside one is the source's own pixels)")
 
 
 def _masks(size: tuple[int, int]) -> dict[str, Image.Image]:
@@ -205,9 +206,8 @@ def composite_figures(engine: DiffusersEngine, reps: int) -> None:
           "blend | hard paste | source's own |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, (src, gen, mask) in cases.items():
-        ms = _ms(lambda src=src, gen=gen, mask=mask: composite(src, gen, mask), reps)
-        ms_out = _ms(lambda src=src, gen=gen, mask=mask: composite(src, gen, mask,
-                                                                    outpaint=True), reps)
+        ms = _ms(partial(composite, src, gen, mask), reps)
+        ms_out = _ms(partial(composite, src, gen, mask, outpaint=True), reps)
         out, blended = composite(src, gen, mask), composite(src, gen, mask, outpaint=True)
         hard = composite(src, gen, mask, feather_px=0)
         change = max(outside_change(src, o, mask, margin=0) for o in (out, blended))
@@ -215,23 +215,22 @@ def composite_figures(engine: DiffusersEngine, reps: int) -> None:
               f"{seam_energy_ratio(out, mask):.2f} | {seam_energy_ratio(blended, mask):.2f} | "
               f"{seam_energy_ratio(hard, mask):.2f} | {seam_energy_ratio(src, mask):.2f} |")
     big = (1024, 1024)
-    src_big, gen_big, mask_big = source.resize(big), drawn.resize(big), box_mask(big, CENTRE)
-    print(f"1024x1024 centre region: {_ms(lambda: composite(src_big, gen_big, mask_big), reps):.0f}"
-          f" ms, outpaint blend "
-          f"{_ms(lambda: composite(src_big, gen_big, mask_big, outpaint=True), reps):.0f} ms")
-    drawn_mask = mask_big.convert("RGBA")
+    at_1024 = (source.resize(big), drawn.resize(big), box_mask(big, CENTRE))
+    print(f"1024x1024 centre region: {_ms(partial(composite, *at_1024), reps):.0f} ms, "
+          f"outpaint blend {_ms(partial(composite, *at_1024, outpaint=True), reps):.0f} ms")
+    upload = at_1024[2].convert("RGBA")
     canvases = ", ".join(f"{label} {_ms(fn, reps):.1f} ms" for label, fn in (
-        ("zoom 2x", lambda: zoom_canvas(source, 2)), ("zoom 1.5x", lambda: zoom_canvas(source, 1.5)),
-        ("pan left", lambda: pan_canvas(source, "left")),
-        ("mask_from_upload 1024 RGBA", lambda: mask_from_upload(drawn_mask, size))))
+        ("zoom 2x", partial(zoom_canvas, source, 2)),
+        ("pan left", partial(pan_canvas, source, "left")),
+        ("mask_from_upload 1024 RGBA", partial(mask_from_upload, upload, size))))
     print(f"canvases at {size[0]}x{size[1]}: {canvases}")
 
 
 def masked_figures(engine: DiffusersEngine, sides: tuple[int, ...]) -> None:
     print("\n## 3. masked edits through the engine: its picture, and composited")
     print("| edit | canvas | s | outside Δ, engine | after composite | seam: engine | "
-          "feather 8 | as the tools do now |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+          "feather 8 | as the tools do now | its band inside |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for side in sides:
         source = _draw(engine, PROMPT, (side, side), seed=1)
         zoom, pan = zoom_canvas(source, 2), pan_canvas(source, "left")
@@ -248,11 +247,11 @@ def masked_figures(engine: DiffusersEngine, sides: tuple[int, ...]) -> None:
             print(f"| {name} | {canvas.width}x{canvas.height} | {seconds:.2f} | "
                   f"{outside_change(canvas, raw, mask):.4f} | "
                   f"{outside_change(canvas, now, mask):.4f} | {seam_energy_ratio(raw, mask):.2f} | "
-                  f"{seam_energy_ratio(old, mask):.2f} | {seam_energy_ratio(now, mask):.2f} |")
+                  f"{seam_energy_ratio(old, mask):.2f} | {seam_energy_ratio(now, mask):.2f} | "
+                  f"{seam_energy_ratio(now, mask, side='inside'):.2f} |")
 
 
-def _compact_model(folder: Path) -> Path:
-    """RealESRGAN Compact at realesr-animevideov3's size, 2x, random weights."""
+def _compact_model(folder: Path) -> Path:  # random weights, realesr-animevideov3's size
     import_spandrel()
     from spandrel.architectures.Compact import Compact
 
@@ -268,20 +267,18 @@ def upscale_figures(engine: DiffusersEngine, reps: int) -> None:
         upscaler = SpandrelUpscaler.load(_compact_model(Path(tmp)))
     print(f"\n## 4. spandrel 2x (Compact 64 features × 16 convolutions, "
           f"{torch.get_num_threads()} torch threads) against a demo generation at the output "
-          f"size, median of {reps}")
+          f"size (64 px drawn, then scaled: it hardly grows with the size), median of {reps}")
     for side in (256, 512):
         picture = _draw(engine, PROMPT, (side, side))
-        up = _ms(lambda picture=picture: upscaler.upscale(picture), reps) / 1000
+        up = _ms(partial(upscaler.upscale, picture), reps) / 1000
         out = side * 2
-        gen = _ms(lambda out=out: _draw(engine, PROMPT, (out, out)), reps) / 1000
+        gen = _ms(partial(_draw, engine, PROMPT, (out, out)), reps) / 1000
         print(f"  {side} -> {out}: upscale {up:.2f} s, generation {gen:.2f} s: {up / gen:.1f}x")
-    print("  (the demo model draws 64 px and scales up, so its generation time hardly grows "
-          "with the size; a full-size model's would)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.canvas")
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--upscale-reps", type=int, default=2)
     parser.add_argument("--sides", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--tools-only", action="store_true", help="section 1 alone")

@@ -4,8 +4,10 @@ Each builds its canvas and mask with imaging/canvas (in a thread: numpy and PIL)
 the engine can do it before anything is queued, and submits one masked job through the
 image tool's runner. What the engine draws is pasted back onto the source inside the mask
 only (`composite`: every pixel outside it is the source's, exactly, because engines
-re-encode the whole picture), and the whole composite, not just the new part, then goes
-through checkpoint 3, the watermark and a C2PA manifest naming the source as its parent.
+re-encode the whole picture; zoom and pan, whose new area meets the source along a long
+edge, hide that seam with the outpaint blend), and the whole composite, not just the new
+part, then goes through checkpoint 3, the watermark and a C2PA manifest naming the
+source as its parent.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from pydantic import BaseModel
 
 from imaging.canvas import (
     CanvasError,
+    Compositor,
     Outpaint,
     Region,
     Upscaler,
     box_mask,
-    composite,
     mask_from_upload,
     pan_canvas,
     zoom_canvas,
@@ -114,11 +116,19 @@ class Canvas:
         plan.notes.extend(notes)
         request = self.request(ctx, named, prompt=prompt, size=canvas.size, init=canvas,
                                seed=seed, strength=strength, mask=mask)
-        result = await g.submit(request, ctx, plan, parent_image=source[0])
+        # What compositing needs from the canvas and the mask alone is worked out in a
+        # thread while the engine draws (a CPU engine leaves a core for it).
+        prepared = asyncio.ensure_future(
+            asyncio.to_thread(Compositor, canvas, mask, outpaint=outpaint))
+        prepared.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            result = await g.submit(request, ctx, plan, parent_image=source[0])
+        except BaseException:
+            prepared.cancel()
+            raise
         # Inside the mask the engine's picture; outside it, the canvas as it was.
-        pasted = await asyncio.to_thread(
-            lambda: [composite(canvas, drawn, mask, outpaint=outpaint)
-                     for drawn in result.images])
+        paste = await prepared
+        pasted = await asyncio.to_thread(lambda: [paste.apply(drawn) for drawn in result.images])
         whole = ImageResult(request, pasted, result.seeds, result.revised_prompt)
         return finish(await g.deliver(whole, ctx, request, source[1]), result, plan)
 

@@ -21,7 +21,7 @@ from imaging.canvas.geometry import (
     grid_region,
     region_from_words,
 )
-from imaging.canvas.masks import composite, feather_alpha, mask_from_upload
+from imaging.canvas.masks import Compositor, composite, feather_alpha, mask_from_upload
 from imaging.canvas.outpaint import Outpaint, pan_canvas, zoom_canvas
 from imaging.canvas.tiles import blend_tiles, hires_tiles
 from imaging.canvas.upscale import (
@@ -33,7 +33,8 @@ from imaging.canvas.upscale import (
 )
 
 __all__ = [
-    "GRID_CELLS", "Box", "CanvasError", "GridCell", "Outpaint", "Region", "SpandrelUpscaler",
+    "GRID_CELLS", "Box", "CanvasError", "Compositor", "GridCell", "Outpaint", "Region",
+    "SpandrelUpscaler",
     "Upscaler", "UpscalerLoadError", "WordRegion", "blend_tiles", "box_mask", "composite",
     "feather_alpha", "grid_mask", "grid_region", "hires_tiles", "keep_source_scale",
     "mask_from_upload",

@@ -12,7 +12,8 @@ next to a sharp source) would meet the source in a visible line. There the feath
 from the source's own edge pixels carried into the mask (softened as they go), and the
 engine's picture is first shifted, in its low frequencies only, to meet the source's
 colours along the edge, the shift fading out over `OUTPAINT_MATCH_PX`: in the manner of
-Poisson blending, at the cost of a few filters.
+Poisson blending, for the price of a distance transform and a summed-area table. Both
+blends work in a window around the edge only (the rest is one `where`).
 """
 
 from __future__ import annotations
@@ -128,50 +129,93 @@ def _box_means(values: np.ndarray, weight: np.ndarray, ys: np.ndarray, xs: np.nd
     return sums[:, :-1] / np.maximum(sums[:, -1:], 1e-6)
 
 
-def _feather(out: np.ndarray, src: np.ndarray, gen: np.ndarray, inside: np.ndarray,
-             feather_px: float) -> None:
-    """Blend, in place, the pixels within `feather_px` inside the mask's edge of `out`
-    (already the source outside the mask and the engine's picture inside it)."""
-    reach = int(np.ceil(feather_px)) + 1
-    window = _edge_window(inside, reach)
-    distance = ndimage.distance_transform_edt(inside[window])
-    ys, xs = np.nonzero((distance > 0) & (distance < feather_px + 0.5))
-    alpha = _smoothstep((distance[ys, xs] - 0.5) / feather_px)[:, None]
-    a, g = src[window][ys, xs].astype(np.float64), gen[window][ys, xs].astype(np.float64)
-    out[window][ys, xs] = np.rint(a + (g - a) * alpha).clip(0, 255)
+class _Feather:
+    """The pixels within `feather_px` inside the mask's edge, and their blend weights."""
+
+    def __init__(self, src: np.ndarray, inside: np.ndarray, feather_px: float) -> None:
+        self.window = _edge_window(inside, int(np.ceil(feather_px)) + 1)
+        distance = ndimage.distance_transform_edt(inside[self.window])
+        self.ys, self.xs = np.nonzero((distance > 0) & (distance < feather_px + 0.5))
+        self.alpha = _smoothstep((distance[self.ys, self.xs] - 0.5) / feather_px)[:, None]
+        self.src = src[self.window][self.ys, self.xs].astype(np.float64)
+
+    def paint(self, out: np.ndarray, gen: np.ndarray) -> None:
+        a, g = self.src, gen[self.window][self.ys, self.xs].astype(np.float64)
+        out[self.window][self.ys, self.xs] = np.rint(a + (g - a) * self.alpha).clip(0, 255)
 
 
-def _outpaint(out: np.ndarray, src: np.ndarray, gen: np.ndarray, inside: np.ndarray,
-              feather_px: float) -> None:
-    """Hide the seam, in place, within reach of the mask's edge (see the module's words):
-    the engine's picture shifted by the low-frequency source − engine difference along
-    the edge (fading over OUTPAINT_MATCH_PX), feathered in from the source's edge pixels
-    carried into the mask (softening to their local mean as they go)."""
-    reach = int(max(feather_px, OUTPAINT_MATCH_PX)) + 1
-    window = _edge_window(inside, reach + _RING_PX + _MEAN_RADIUS)
-    inner, a, g = inside[window], src[window], gen[window]
-    distance, nearest = ndimage.distance_transform_edt(inner, return_indices=True)
-    ys, xs = np.nonzero((distance > 0) & (distance < reach))
-    near_y, near_x = nearest[0][ys, xs], nearest[1][ys, xs]  # outside, next to the edge
-    # The local means of both pictures in a ring just outside the edge, at each pixel
-    # next to the edge (a few per column of the edge, computed once each).
-    ring = ndimage.maximum_filter(inner, size=2 * _RING_PX + 1) & ~inner
-    which = np.full(inner.shape, -1, dtype=np.int32)
-    which[near_y, near_x] = 0
-    edge_y, edge_x = np.nonzero(which == 0)
-    which[edge_y, edge_x] = np.arange(edge_y.size, dtype=np.int32)
-    rows, cols = _edge_window(inner, _RING_PX + _MEAN_RADIUS)  # all the boxes reach
-    both = np.concatenate([a[rows, cols], g[rows, cols]], axis=2)
-    means = _box_means(both, ring[rows, cols], edge_y - rows.start, edge_x - cols.start,
-                       _MEAN_RADIUS)[which[near_y, near_x]]
-    src_mean, gen_mean = means[:, :3], means[:, 3:]
-    depth = distance[ys, xs, None].astype(np.float32) - 0.5
-    fade = _smoothstep(1.0 - depth / OUTPAINT_MATCH_PX)
-    alpha = _smoothstep(depth / np.float32(max(feather_px, 1.0)))
-    matched = g[ys, xs] + (src_mean - gen_mean) * fade  # float32 from here on
-    carried = a[near_y, near_x].astype(np.float32)
-    base = carried + (src_mean - carried) * alpha
-    out[window][ys, xs] = np.rint(base + (matched - base) * alpha).clip(0, 255)
+class _Outpaint:
+    """The seam hidden (see the module's words) within reach of the mask's edge: the
+    engine's picture shifted by the low-frequency source − engine difference along the
+    edge (fading over OUTPAINT_MATCH_PX), feathered in from the source's edge pixels
+    carried into the mask (softening to their local mean as they go). Everything but
+    the engine's side of the difference is worked out before its picture exists."""
+
+    def __init__(self, src: np.ndarray, inside: np.ndarray, feather_px: float) -> None:
+        reach = int(max(feather_px, OUTPAINT_MATCH_PX)) + 1
+        self.window = _edge_window(inside, reach + _RING_PX + _MEAN_RADIUS)
+        inner, a = inside[self.window], src[self.window]
+        distance, nearest = ndimage.distance_transform_edt(inner, return_indices=True)
+        self.ys, self.xs = np.nonzero((distance > 0) & (distance < reach))
+        near_y, near_x = nearest[0][self.ys, self.xs], nearest[1][self.ys, self.xs]
+        # The pictures are compared by their means in a ring just outside the edge, at
+        # each pixel next to the edge (a few per column of the edge, each worked out once).
+        which = np.full(inner.shape, -1, dtype=np.int32)
+        which[near_y, near_x] = 0
+        edge_y, edge_x = np.nonzero(which == 0)
+        which[edge_y, edge_x] = np.arange(edge_y.size, dtype=np.int32)
+        self.nearest_edge = which[near_y, near_x]
+        self.rows, self.cols = _edge_window(inner, _RING_PX + _MEAN_RADIUS)  # all boxes reach
+        ring = ndimage.maximum_filter(inner, size=2 * _RING_PX + 1) & ~inner
+        self.ring = ring[self.rows, self.cols]
+        self.edge = (edge_y - self.rows.start, edge_x - self.cols.start)
+        self.src_means = self._means(a)
+        depth = distance[self.ys, self.xs, None].astype(np.float32) - 0.5
+        self.fade = _smoothstep(1.0 - depth / OUTPAINT_MATCH_PX)
+        self.alpha = _smoothstep(depth / np.float32(max(feather_px, 1.0)))
+        carried = a[near_y, near_x].astype(np.float32)
+        self.base = carried + (self.src_means[self.nearest_edge] - carried) * self.alpha
+
+    def _means(self, picture: np.ndarray) -> np.ndarray:
+        return _box_means(picture[self.rows, self.cols], self.ring, *self.edge, _MEAN_RADIUS)
+
+    def paint(self, out: np.ndarray, gen: np.ndarray) -> None:
+        g = gen[self.window]
+        shift = (self.src_means - self._means(g))[self.nearest_edge]
+        matched = g[self.ys, self.xs] + shift * self.fade  # float32 from here on
+        blended = self.base + (matched - self.base) * self.alpha
+        out[self.window][self.ys, self.xs] = np.rint(blended).clip(0, 255)
+
+
+class Compositor:
+    """Pasting engine pictures onto one canvas under one mask (see `composite`), worked
+    out in two halves: what the canvas and the mask alone decide (the edge, distances,
+    the source's side of the blend) when it is made, which a caller can do while the
+    engine draws; the rest, per picture, in `apply`."""
+
+    def __init__(self, source_canvas: Image.Image, mask: Image.Image,
+                 feather_px: int | None = None, *, outpaint: bool = False) -> None:
+        self.size = source_canvas.size
+        self.inside = _check_mask(mask, self.size)
+        self.src = np.asarray(source_canvas.convert("RGB"))
+        if feather_px is None:
+            feather_px = OUTPAINT_FEATHER_PX if outpaint else FEATHER_PX
+        self.band: _Feather | _Outpaint | None = None
+        if self.inside.any() and not self.inside.all():
+            if outpaint:
+                self.band = _Outpaint(self.src, self.inside, feather_px)
+            elif feather_px > 0:
+                self.band = _Feather(self.src, self.inside, feather_px)
+
+    def apply(self, generated: Image.Image) -> Image.Image:
+        drawn = generated.convert("RGB")
+        if drawn.size != self.size:
+            drawn = drawn.resize(self.size, Image.Resampling.LANCZOS)
+        gen = np.asarray(drawn)
+        out = np.where(self.inside[..., None], gen, self.src)  # outside: the source, exactly
+        if self.band is not None:
+            self.band.paint(out, gen)
+        return Image.fromarray(out, "RGB")
 
 
 def composite(source_canvas: Image.Image, generated: Image.Image, mask: Image.Image,
@@ -183,19 +227,4 @@ def composite(source_canvas: Image.Image, generated: Image.Image, mask: Image.Im
     within `feather_px` of the mask's edge (default 8), so the seam is not a hard line.
     `outpaint`: the mask covers a new area (zoom, pan) whose canvas pixels are only a
     fill; the seam is hidden as the module says, over `feather_px` (default 16)."""
-    size = source_canvas.size
-    inside = _check_mask(mask, size)
-    drawn = generated.convert("RGB")
-    if drawn.size != size:
-        drawn = drawn.resize(size, Image.Resampling.LANCZOS)
-    src = np.asarray(source_canvas.convert("RGB"))
-    gen = np.asarray(drawn)
-    out = np.where(inside[..., None], gen, src)  # outside the mask: the source, exactly
-    if feather_px is None:
-        feather_px = OUTPAINT_FEATHER_PX if outpaint else FEATHER_PX
-    if inside.any() and not inside.all():
-        if outpaint:
-            _outpaint(out, src, gen, inside, feather_px)
-        elif feather_px > 0:
-            _feather(out, src, gen, inside, feather_px)
-    return Image.fromarray(out, "RGB")
+    return Compositor(source_canvas, mask, feather_px, outpaint=outpaint).apply(generated)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from imaging.canvas import (
     GRID_CELLS,
@@ -16,6 +16,7 @@ from imaging.canvas import (
     Region,
     box_mask,
     composite,
+    feather_alpha,
     grid_mask,
     grid_region,
     mask_from_upload,
@@ -265,6 +266,57 @@ def test_composite_feathers_inside_the_mask_and_resizes_the_engine_picture() -> 
     ramp = out[16:25]
     assert (np.diff(ramp.astype(int)) >= 0).all() and 0 < ramp[0] < 50 and ramp[-1] == 200
     assert (out[24:40] == 200).all()
+
+
+def _masks_of_every_shape(size: tuple[int, int]) -> list[Image.Image]:
+    """Cells apart, a corner (touching two borders), a pan's strip, a zoom's ring, a pixel."""
+    dot = Image.new("L", size, 0)
+    dot.putpixel((size[0] // 2, size[1] // 2), 255)
+    return [grid_mask(size, {1, 5, 9}), box_mask(size, Region(0, 0, 0.5, 0.5)),
+            box_mask(size, Region(0, 0, 1 / 3, 1)),
+            zoom_canvas(Image.new("RGB", size), 2).mask, dot]
+
+
+@pytest.mark.parametrize("which", range(5))
+def test_composite_feathers_exactly_as_feather_alpha_says(which: int) -> None:
+    """The feather is worked out only near the mask's edge; it must be the whole-picture
+    formula, pixel for pixel (up to a rounding)."""
+    size = (96, 80)
+    src, drawn = _noise(size, 8), _noise(size, 9)
+    mask = _masks_of_every_shape(size)[which]
+    alpha = feather_alpha(_on(mask), 8)[..., None]
+    a, g = np.asarray(src, dtype=np.float64), np.asarray(drawn, dtype=np.float64)
+    want = np.rint(a + (g - a) * alpha)
+    assert np.abs(np.asarray(composite(src, drawn, mask), dtype=np.float64) - want).max() <= 1
+
+
+@pytest.mark.parametrize("which", range(5))
+def test_the_outpaint_blend_keeps_every_pixel_outside_the_mask(which: int) -> None:
+    size = (160, 120)
+    src, drawn = _noise(size, 10), _noise(size, 11)
+    mask = _masks_of_every_shape(size)[which]
+    out = composite(src, drawn, mask, outpaint=True)
+    outside = ~_on(mask)
+    assert np.array_equal(np.asarray(out)[outside], np.asarray(src)[outside])
+    if which == 1:  # 80x60 px: its far corner is more than 40 px in, the engine's own
+        assert np.array_equal(np.asarray(out)[:10, :10], np.asarray(drawn)[:10, :10])
+
+
+@pytest.mark.parametrize("layout", ["zoom", "pan"])
+def test_the_outpaint_blend_hides_a_step_in_light_a_feather_shows(layout: str) -> None:
+    """The engine's picture of the same smooth scene, 60 levels brighter and softer (as a
+    model's often is next to a sharp source): a plain feather leaves a ridge along the
+    edge, past the bench's target (1.5); the outpaint blend meets the source there and
+    fades the difference out."""
+    src = _gradient((128, 128))
+    canvas = zoom_canvas(src, 2) if layout == "zoom" else pan_canvas(src, "left")
+    lit = np.clip(np.asarray(canvas.canvas, dtype=int) + 60, 0, 255).astype(np.uint8)
+    drawn = Image.fromarray(lit, "RGB").filter(ImageFilter.GaussianBlur(2))
+    feathered = composite(canvas.canvas, drawn, canvas.mask)
+    blended = composite(canvas.canvas, drawn, canvas.mask, outpaint=True)
+    assert seam_energy_ratio(feathered, canvas.mask) > 1.8
+    assert seam_energy_ratio(blended, canvas.mask) <= 1.5
+    assert seam_energy_ratio(blended, canvas.mask, side="inside") <= 1.5
 
 
 def test_composite_checks_the_mask_size() -> None:
