@@ -69,6 +69,9 @@ class Quotas:
         self._limiter = MovingWindowRateLimiter(storage)
         self._acquire = redis.register_script(_ACQUIRE) if redis is not None else None
         self._slots: dict[str, set[str]] = {}
+        # Slots whose release failed (Redis was down): given back before the user's next
+        # take, so a short outage does not hold their slots until the lease expires.
+        self._unreleased: dict[str, set[str]] = {}
         self._windows: list[tuple[str, str, RateLimitItem, str]] = []
         # A user's own windows (an API key's limits), in place of the configured per-user ones.
         self._own: dict[str, list[tuple[str, str, RateLimitItem, str]]] = {}
@@ -143,8 +146,9 @@ class Quotas:
         if self._redis is not None:
             try:
                 await self._redis.zrem(self._slot_key(job.user), job.id)
-            except (RedisError, OSError) as exc:  # the lease expires by itself (LEASE_S)
-                log.warning("could not give back a job slot: %s", exc)
+            except (RedisError, OSError) as exc:
+                log.warning("could not give back a job slot (kept to retry): %s", exc)
+                self._unreleased.setdefault(job.user, set()).add(job.id)
         else:
             self._slots.get(job.user, set()).discard(job.id)
 
@@ -153,6 +157,9 @@ class Quotas:
         if not limit:
             return
         if self._acquire is not None:
+            if self._redis is not None and (stale := self._unreleased.get(job.user)):
+                await self._redis.zrem(self._slot_key(job.user), *stale)
+                self._unreleased.pop(job.user, None)
             now = time.time()
             ok = await self._acquire(keys=[self._slot_key(job.user)],
                                      args=[now, now + LEASE_S, limit, job.id, LEASE_S])

@@ -197,3 +197,30 @@ async def test_unreachable_quota_counts_refuse_clearly_and_queue_nothing() -> No
         await quotas.release(ImageJob(_req("a"), "ann"))  # never raises: the lease expires
     finally:
         await down.aclose()
+
+
+async def test_a_slot_not_given_back_in_an_outage_is_freed_at_the_next_take(redis_client) -> None:
+    # Redis stops answering writes for a moment (CLIENT PAUSE): the release times out and
+    # Redis drops it. A Redis that keeps its data would then hold that slot for the whole
+    # lease (an hour) and refuse the user's next job; it is given back before the next take.
+    import redis.asyncio as aioredis
+
+    kwargs = redis_client.connection_pool.connection_kwargs
+    url = "redis://{host}:{port}/{db}".format(**kwargs)
+    client = aioredis.from_url(url, socket_timeout=0.3)
+    quotas = Quotas(QuotaConfig(concurrent_jobs=1), redis=client, redis_url=url,
+                    prefix="easel:release:")
+    key = "easel:release:quota:slots:ann"
+    try:
+        first = ImageJob(_req("a"), "ann")
+        await quotas.admit(first)
+        assert await redis_client.zcard(key) == 1
+        await redis_client.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+        await quotas.release(first)  # times out: never reaches Redis
+        await redis_client.execute_command("CLIENT", "UNPAUSE")
+        assert await redis_client.zcard(key) == 1  # still taken
+        await quotas.admit(ImageJob(_req("b"), "ann"))  # not refused: the old slot went first
+        assert await redis_client.zcard(key) == 1
+    finally:
+        await redis_client.execute_command("CLIENT", "UNPAUSE")
+        await client.aclose()
