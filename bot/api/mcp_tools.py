@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types as types
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from bot.api.tool_calls import ApiTools, Caller, Refused, UploadError
 from bot.state.storage import OUTAGES
@@ -147,17 +147,30 @@ async def call_tool(api: ApiTools, caller: Caller, name: str, arguments: dict[st
     return await result_content(api, result)
 
 
+_Args = TypeVar("_Args", bound=BaseModel)
+
+
+def _validated(model: type[_Args], tool: str, raw: dict[str, Any]) -> _Args:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ToolError(f"bad arguments for {tool}: {in_words(exc.errors()[0], model)}"
+                        ) from None
+
+
+async def _image_id(api: ApiTools, caller: Caller, image_id: str | None,
+                    image_b64: str | None) -> str:
+    """A stored picture's id, or a sent picture stored now (it passes checkpoint 3)."""
+    if image_id is not None:
+        return image_id
+    assert image_b64 is not None  # the args model requires exactly one of the two
+    return (await api.upload(caller, _decode(image_b64, "image"))).image_id
+
+
 async def _edit(api: ApiTools, caller: Caller, raw: dict[str, Any], model: str | None,
                 sink: EventSink) -> ToolResult:
-    try:
-        args = McpEditImageArgs.model_validate(raw)
-    except ValidationError as exc:
-        raise ToolError(f"bad arguments for {EDIT}: "
-                        f"{in_words(exc.errors()[0], McpEditImageArgs)}") from None
-    image_id = args.image_id
-    if image_id is None:
-        assert args.image is not None
-        image_id = (await api.upload(caller, _decode(args.image, "image"))).image_id
+    args = _validated(McpEditImageArgs, EDIT, raw)
+    image_id = await _image_id(api, caller, args.image_id, args.image)
     if args.mask is not None:
         try:
             api.tools.get(REGION)
@@ -175,15 +188,8 @@ async def _describe(api: ApiTools, caller: Caller, raw: dict[str, Any]
                     ) -> types.CallToolResult:
     """The prompts as text (one a line) and as structured content; a sent picture passes
     checkpoint 3 and is kept like an edit's, each prompt passes checkpoint 2."""
-    try:
-        args = McpDescribeImageArgs.model_validate(raw)
-    except ValidationError as exc:
-        raise ToolError(f"bad arguments for {DESCRIBE}: "
-                        f"{in_words(exc.errors()[0], McpDescribeImageArgs)}") from None
-    image_id = args.image_id
-    if image_id is None:
-        assert args.image is not None
-        image_id = (await api.upload(caller, _decode(args.image, "image"))).image_id
+    args = _validated(McpDescribeImageArgs, DESCRIBE, raw)
+    image_id = await _image_id(api, caller, args.image_id, args.image)
     result = await api.call(caller, DESCRIBE, {"image_id": image_id})
     prompts = await allowed_prompts(api.gate, list(result.data.get("prompts", [])),
                                     caller.user_id, api.strictness)
