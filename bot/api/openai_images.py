@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from bot.api.openai_errors import bad_param, model_not_found, moderation_blocked
 from bot.api.openai_inputs import Picture, compose, fitted_size
 from bot.api.openai_params import OPENAI_MODELS, EditParams, GenerationParams
+from bot.api.tool_calls import ApiMetrics
 from bot.llm.base import Brain, BrainRequest
 from bot.llm.profiles import PromptProfile
 from bot.pipeline.studio import VARY_STRENGTH
@@ -56,14 +57,6 @@ from tools.image_args import GenerateImageArgs
 EDIT_STRENGTH = {"high": 0.45, "low": 0.7}
 # What a remote engine (it needs words) is asked for a variation; local ones get none.
 VARIATION_PROMPT = "a variation of this picture, same subject, composition and style"
-
-class ApiMetrics(Protocol):
-    """What the APIs count (bot/app/metrics.py: Prometheus)."""
-
-    def api_request(self, api: str, endpoint: str, key: str, status: int) -> None: ...
-
-    def api_images(self, api: str, key: str, images: int) -> None: ...
-
 
 class UserLimits(Protocol):
     """The quotas, as a key's own limits are set there (imaging/jobs/quotas.py)."""
