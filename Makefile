@@ -38,6 +38,10 @@ bench: $(STAMP)
 	$(PY) -m bench.jobs_queue
 	$(PY) -m bench.engines
 	$(PY) -m bench.arena
+	$(PY) -m bench.canvas
+	$(PY) -m bench.api
+	$(PY) -m bench.safety
+	@echo "bench.soak (10 minutes, a Redis restart), bench.scale (Ray) and bench.gpu run on their own"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
