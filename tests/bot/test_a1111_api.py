@@ -24,12 +24,10 @@ import asyncio
 import base64
 import io
 import json
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
-from aiohttp.test_utils import TestServer
 from PIL import Image, ImageDraw
 
 from bot.state.keys import FileKeyStore
@@ -37,6 +35,7 @@ from imaging.engines.config import parse_engines
 from imaging.engines.registry import build_engines
 from tests.support.engines import Steered
 from tests.support.fake_images_api import KEY, images_api
+from tests.support.helpers import serve_app
 
 ST_NEGATIVE = ("lowres, bad anatomy, bad hands, text, error, cropped, worst quality, low "
                "quality, normal quality, jpeg artifacts, signature, watermark, username, blurry")
@@ -53,20 +52,6 @@ def _basic(user_and_password: str) -> str:
 
 
 @asynccontextmanager
-async def _serve(settings, engine, gate) -> AsyncIterator[tuple[str, object]]:
-    from bot.app.server import create_app
-    from bot.app.services import build_services
-
-    services = build_services(settings, engine, gate=gate)
-    server = TestServer(create_app(settings, services), host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/"), services
-    finally:
-        await server.close()
-
-
-@asynccontextmanager
 async def deployment(settings, demo_engine, gate):
     """Three models: the demo model, a 2-step variant of it, and a dall-e-3 on a loopback
     OpenAI (it cannot inpaint)."""
@@ -78,7 +63,7 @@ async def deployment(settings, demo_engine, gate):
              "model": "dall-e-3", "api_key_env": "OPENAI_API_KEY"},
         ]}, {"OPENAI_API_KEY": KEY}, base_dir=Path("."))
         engines = build_engines(file, lambda spec: demo_engine)
-        async with _serve(settings, engines, gate) as running:
+        async with serve_app(settings, engines, gate) as running:
             yield running
 
 
@@ -307,7 +292,7 @@ async def test_progress_and_interrupt_follow_this_keys_job(
     settings = settings_factory(api="on")
     key = await _key(settings, "sillytavern")
     engine = Steered(demo_engine, hold_at=2)
-    async with _serve(settings, engine, safety_gate) as (url, services), \
+    async with serve_app(settings, engine, safety_gate) as (url, services), \
             aiohttp.ClientSession(auth=aiohttp.BasicAuth("st", key)) as s:
         async def draw():
             async with s.post(url + "/sdapi/v1/txt2img",

@@ -7,7 +7,8 @@ import numpy as np
 from PIL import Image
 
 from imaging.demo.scenes import Scene, Thing, render
-from tests.bot.test_mcp_server import _app, _http_session, _key, _png_b64
+from tests.bot.test_mcp_server import _http_session, _key, _png_b64
+from tests.support.helpers import serve_app
 
 
 def _text(result) -> str:
@@ -21,7 +22,7 @@ async def test_describe_image_over_mcp(settings_factory, demo_engine, safety_gat
     scene = Scene("sky", (Thing("heart", "red", "centre", "large"),))
     picture = render(scene, np.random.default_rng(0))[0]
     picture = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
-    async with _app(settings, demo_engine, safety_gate) as (url, _services), \
+    async with serve_app(settings, demo_engine, safety_gate) as (url, _services), \
             _http_session(url, key) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         schema = tools["describe_image"].input_schema

@@ -17,7 +17,6 @@ import anyio
 import httpx2
 import pytest
 from aiohttp import ClientSession as HttpSession
-from aiohttp.test_utils import TestServer
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from PIL import Image, ImageDraw
@@ -25,6 +24,7 @@ from PIL import Image, ImageDraw
 from bot.state.keys import FileKeyStore
 from tests.support.engines import Steered
 from tests.support.fake_comfyui import comfyui
+from tests.support.helpers import serve_app
 from tools.image_args import GenerateImageArgs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,20 +169,6 @@ async def _key(settings, name: str) -> str:
 
 
 @asynccontextmanager
-async def _app(settings, engine, gate):
-    from bot.app.server import create_app
-    from bot.app.services import build_services
-
-    services = build_services(settings, engine, gate=gate)
-    server = TestServer(create_app(settings, services), host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/"), services
-    finally:
-        await server.close()
-
-
-@asynccontextmanager
 async def _http_session(url: str, key: str):
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http, \
@@ -197,7 +183,7 @@ async def test_mcp_over_http_needs_a_key_draws_and_cancels(
     settings = settings_factory(api="on", metrics="on")
     key = await _key(settings, "claude")
     engine = Steered(demo_engine)
-    async with _app(settings, engine, safety_gate) as (url, services):
+    async with serve_app(settings, engine, safety_gate) as (url, services):
         hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
             "clientInfo": {"name": "curl", "version": "1"}}}

@@ -179,3 +179,20 @@ class FlagBrightest:
         return [Verdict(allowed=i != top, category=Category.VIOLENCE if i == top else None,
                         scores={"violence": 1.0 if i == top else 0.0})
                 for i in range(len(images))]
+
+
+@asynccontextmanager
+async def serve_app(settings: Any, engine: Any, gate: Any) -> AsyncIterator[tuple[str, Any]]:
+    """The real app with its own services on loopback: (base url, services)."""
+    from aiohttp.test_utils import TestServer
+
+    from bot.app.server import create_app
+    from bot.app.services import build_services
+
+    services = build_services(settings, engine, gate=gate)
+    server = TestServer(create_app(settings, services), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), services
+    finally:
+        await server.close()
