@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import mcp_types as types
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -41,45 +41,49 @@ Progress = Any  # a coroutine function (progress, total, message): the session's
 STORAGE: tuple[type[Exception], ...] = (StorageGaveUp, *OUTAGES)  # a storage outage
 
 
+# A picture easel made, or one sent along: exactly one (checked by `_one_picture`).
+STORED_ID = Field(default=None, min_length=22, max_length=64,
+                  description="A picture easel made (the image id its results give).")
+SENT_PICTURE = Field(default=None, max_length=MAX_MASK_CHARS,
+                     description="Or the picture itself: base64 PNG, JPEG or WebP "
+                                 "(a data: URI works).")
+
+
+class _Picked(Protocol):
+    image_id: str | None
+    image: str | None
+
+
+_P = TypeVar("_P", bound=_Picked)
+
+
+def _one_picture(args: _P) -> _P:
+    if (args.image_id is None) == (args.image is None):
+        raise ValueError("give either an image_id or an image")
+    return args
+
+
 class McpEditImageArgs(EditImageArgs):
     """`edit_image` for MCP callers: a stored picture or one sent along, and optionally a
     mask of the part to redraw."""
 
-    image_id: str | None = Field(  # type: ignore[assignment]
-        default=None, min_length=22, max_length=64,
-        description="A picture easel made (the image id its results give).")
-    image: str | None = Field(
-        default=None, max_length=MAX_MASK_CHARS,
-        description="Or the picture itself: base64 PNG, JPEG or WebP (a data: URI works).")
+    image_id: str | None = STORED_ID  # type: ignore[assignment]
+    image: str | None = SENT_PICTURE
     prompt: str = Field(min_length=1, max_length=1000,
                         description="What the picture should show after the edit.")
     mask: str | None = Field(
         default=None, max_length=MAX_MASK_CHARS,
         description="Optional base64 PNG the picture's size, white (or opaque) where to "
                     "redraw: only that part changes.")
-
-    @model_validator(mode="after")
-    def _one_picture(self) -> McpEditImageArgs:
-        if (self.image_id is None) == (self.image is None):
-            raise ValueError("give either an image_id or an image")
-        return self
+    one_picture = model_validator(mode="after")(_one_picture)
 
 
 class McpDescribeImageArgs(DescribeImageArgs):
     """`describe_image` for MCP callers: a stored picture or one sent along."""
 
-    image_id: str | None = Field(  # type: ignore[assignment]
-        default=None, min_length=22, max_length=64,
-        description="A picture easel made (the image id its results give).")
-    image: str | None = Field(
-        default=None, max_length=MAX_MASK_CHARS,
-        description="Or the picture itself: base64 PNG, JPEG or WebP (a data: URI works).")
-
-    @model_validator(mode="after")
-    def _one_picture(self) -> McpDescribeImageArgs:
-        if (self.image_id is None) == (self.image is None):
-            raise ValueError("give either an image_id or an image")
-        return self
+    image_id: str | None = STORED_ID  # type: ignore[assignment]
+    image: str | None = SENT_PICTURE
+    one_picture = model_validator(mode="after")(_one_picture)
 
 
 DESCRIBE_DESCRIPTION = ("Four prompts that would draw something like a picture (its subject, "
